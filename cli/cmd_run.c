@@ -1,0 +1,156 @@
+/*
+ * cmd_run.c - `nemotron run`: generate from token ids.
+ *
+ * Generated ids go to stdout as they are produced, separated by spaces, so
+ * a pipe sees each one at once; timings go to stderr.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "common.h"
+
+static void run_usage(FILE *out) {
+    fprintf(out,
+            "usage: nemotron run -m MODEL_DIR --ids \"2 4 100 7\" [options]\n"
+            "  -n N            tokens to generate (default 32)\n"
+            "  --temp T        temperature; 0 is greedy (default 0)\n"
+            "  --top-k K       keep the K most likely tokens (default 0: off)\n"
+            "  --top-p P       nucleus sampling threshold (default 1: off)\n"
+            "  --seed S        sampling seed (default 0)\n"
+            "  --ignore-eos    keep going past the end-of-sequence token\n"
+            "  -t N            threads (default: all CPUs)\n"
+            "  -c N            context size (default: prompt + N)\n"
+            "  -b N            prompt tokens per forward step (default 512)\n"
+            "  --no-mmap       read the weights into memory instead of mapping\n"
+            "  --simd NAME     kernels: auto, generic, avx2, avx512\n");
+}
+
+int cmd_run(int argc, char **argv) {
+    cli_model_opts mo;
+    cli_model_opts_init(&mo);
+    const char *ids_text = NULL;
+    long long n_predict = 32;
+    nt_sampler_params sp = nt_sampler_default_params();
+    int ignore_eos = 0;
+    for (int i = 0; i < argc; i++) {
+        int r = cli_parse_model_opt(&mo, argc, argv, &i);
+        if (r < 0)
+            return EXIT_USAGE;
+        if (r > 0)
+            continue;
+        const char *a = argv[i], *v;
+        long long n;
+        double d;
+        if (strcmp(a, "--ids") == 0) {
+            if (!(ids_text = cli_value(argc, argv, &i)))
+                return EXIT_USAGE;
+        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_parse_int(a, v, 0, 1 << 24, &n_predict))
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--temp") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_float(a, v, 0, 100, &d))
+                return EXIT_USAGE;
+            sp.temperature = (float)d;
+        } else if (strcmp(a, "--top-k") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_parse_int(a, v, 0, 1 << 24, &n))
+                return EXIT_USAGE;
+            sp.top_k = (int)n;
+        } else if (strcmp(a, "--top-p") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_parse_float(a, v, 1e-9, 1.0, &d))
+                return EXIT_USAGE;
+            sp.top_p = (float)d;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (!(v = cli_value(argc, argv, &i)) ||
+                !cli_parse_int(a, v, 0, INT64_MAX, &n))
+                return EXIT_USAGE;
+            sp.seed = (uint64_t)n;
+        } else if (strcmp(a, "--ignore-eos") == 0) {
+            ignore_eos = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            run_usage(stdout);
+            return 0;
+        } else {
+            cli_error("run: unknown option \"%s\"", a);
+            run_usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!ids_text) {
+        cli_error("run: no prompt (--ids \"2 4 100 7\"); text prompts need a tokenizer");
+        return EXIT_USAGE;
+    }
+    int32_t *ids;
+    int n_ids = cli_parse_ids(ids_text, &ids);
+    if (n_ids < 0)
+        return EXIT_USAGE;
+
+    double load_s = 0;
+    nt_model *model = cli_load_model(&mo, &load_s);
+    if (!model) {
+        free(ids);
+        return 1;
+    }
+    nt_model_info info;
+    nt_model_get_info(model, &info);
+    long long want = (long long)n_ids + n_predict;
+    nt_context *ctx = cli_new_context(model, &mo, want > (1 << 24) ? 0 : (int)want);
+    nt_error err;
+    nt_sampler *sampler = ctx ? nt_sampler_new(&sp, &err) : NULL;
+    if (ctx && !sampler)
+        cli_error("%s", err.message);
+    int status = 1;
+    if (!sampler)
+        goto done;
+
+    double t0 = cli_now();
+    if (nt_eval(ctx, ids, n_ids, NT_LOGITS_LAST, &err) != NT_OK) {
+        cli_error("%s", err.message);
+        goto done;
+    }
+    double t1 = cli_now();
+    int n_gen = 0;
+    const char *stop = "limit";
+    for (; n_gen < n_predict; n_gen++) {
+        int32_t tok = nt_sampler_sample(sampler, nt_logits(ctx, -1), info.n_vocab);
+        printf(n_gen ? " %d" : "%d", (int)tok);
+        fflush(stdout);
+        if (tok == info.eos_id && !ignore_eos) {
+            n_gen++;
+            stop = "end of sequence";
+            break;
+        }
+        if (n_gen + 1 == n_predict)
+            continue; /* the last token needs no forward pass */
+        if (nt_n_past(ctx) >= nt_n_ctx(ctx)) {
+            n_gen++;
+            stop = "context full";
+            break;
+        }
+        if (nt_eval(ctx, &tok, 1, NT_LOGITS_LAST, &err) != NT_OK) {
+            putchar('\n');
+            cli_error("%s", err.message);
+            goto done;
+        }
+    }
+    double t2 = cli_now();
+    putchar('\n');
+    fflush(stdout);
+    int n_decoded = n_gen > 0 ? n_gen - 1 : 0; /* forward passes after the prompt */
+    fprintf(stderr,
+            "load: %.2f s | prompt: %d tokens, %.2f tokens/s | generation: %d "
+            "tokens, %.2f tokens/s | stop: %s | threads: %d, kernels: %s\n",
+            load_s, n_ids, n_ids / (t1 - t0), n_gen,
+            n_decoded > 0 ? n_decoded / (t2 - t1) : 0.0, stop, nt_n_threads(ctx),
+            nt_simd_name(nt_context_simd(ctx)));
+    status = 0;
+done:
+    nt_sampler_free(sampler);
+    nt_context_free(ctx);
+    nt_model_free(model);
+    free(ids);
+    return status;
+}

@@ -1,0 +1,13 @@
+/*
+ * commands.h - the subcommands of `nemotron`. Each takes the arguments after
+ * its name and returns the process exit code.
+ */
+#ifndef NT_CLI_COMMANDS_H
+#define NT_CLI_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+#endif

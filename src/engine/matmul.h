@@ -1,0 +1,38 @@
+/*
+ * matmul.h - y = x * W^T for the model's weight matrices, on all threads.
+ *
+ * x is m rows of float32 activations; W is a weight matrix in any storage
+ * dtype (rows = output features). Several products that share the same x
+ * (q, k and v) run as one parallel step, their output rows dealt out to the
+ * threads together.
+ */
+#ifndef NT_ENGINE_MATMUL_H
+#define NT_ENGINE_MATMUL_H
+
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "threadpool.h"
+
+/* Columns of a weight row converted at a time (and the GEMM's k-block). */
+#define NT_MATMUL_KC 1024
+
+/* Floats of per-thread scratch nt_matmul needs. */
+#define NT_MATMUL_SCRATCH_FLOATS (NT_MATMUL_KC * NT_GEMM_NR + NT_MATMUL_KC + 64)
+
+typedef struct nt_exec {
+    nt_pool *pool;
+    const nt_kernels *kernels;
+    float *scratch;           /* n_threads * scratch_stride floats */
+    size_t scratch_stride;    /* floats per thread, >= NT_MATMUL_SCRATCH_FLOATS */
+} nt_exec;
+
+typedef struct nt_matmul_target {
+    const nt_matrix *w;
+    const float *bias;  /* NULL: none */
+    float *y;           /* m rows of w->rows floats */
+} nt_matmul_target;
+
+void nt_matmul(const nt_exec *ex, const float *x, int m, int64_t ldx,
+               const nt_matmul_target *targets, int n_targets);
+
+#endif

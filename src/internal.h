@@ -1,0 +1,61 @@
+/*
+ * internal.h - helpers every part of the library uses.
+ *
+ * Nothing here is visible to users of nemotron.h. The error helpers exist so
+ * that every failure path reads the same way:
+ *
+ *     if (bad)
+ *         return nt_fail(err, NT_ERR_FORMAT, "%s: tensor %s: ...", path, name);
+ */
+#ifndef NT_INTERNAL_H
+#define NT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nemotron.h"
+
+/* Weight files are little-endian and read in place. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "libnemotron reads little-endian files in place: big-endian hosts are not supported"
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NT_PRINTF(fmt_index, first_arg) \
+    __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define NT_PRINTF(fmt_index, first_arg)
+#endif
+
+/* Fills `err` (when not NULL) and returns `status`. */
+nt_status nt_fail(nt_error *err, nt_status status, const char *fmt, ...)
+    NT_PRINTF(3, 4);
+
+/* Clears `err` to NT_OK with an empty message. */
+void nt_error_clear(nt_error *err);
+
+/*
+ * Prefixes the message already in `err` (if any) with more context:
+ * "loading /x/model.safetensors: " + message.
+ */
+void nt_error_prefix(nt_error *err, const char *fmt, ...) NT_PRINTF(2, 3);
+
+/* 64-byte aligned allocation (cache line, and any SIMD width we use). */
+void *nt_alloc_aligned(size_t size);
+void nt_free_aligned(void *p);
+
+/* a * b, or SIZE_MAX-like failure: returns 0 and leaves *out alone on overflow. */
+static inline int nt_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+static inline int nt_min_int(int a, int b) { return a < b ? a : b; }
+static inline int nt_max_int(int a, int b) { return a > b ? a : b; }
+
+/* Monotonic clock in seconds. */
+double nt_time_seconds(void);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * kernels.h - the float32 building blocks of the forward pass, per
+ * instruction set, and the resolved set a context runs with.
+ *
+ * Matrix products come in two shapes:
+ *
+ *   dot_rows   one weight row against a few activation rows. Decoding one
+ *              token is all dot products; the cost is reading the weights.
+ *   gemm_tile  a tile of up to gemm_mr activation rows times a packed panel
+ *              of NT_GEMM_NR weight rows converted to float32 and laid out
+ *              k-major ("outer product" form, no horizontal sums). Prefill
+ *              is compute-bound, and the panel, packed once, is reused by
+ *              every tile of the batch.
+ */
+#ifndef NT_KERNELS_KERNELS_H
+#define NT_KERNELS_KERNELS_H
+
+#include <stdint.h>
+
+#include "kernels/isa.h"
+#include "types/dtype.h"
+
+/* Weight rows per packed panel: two AVX-512 or four AVX2 registers wide. */
+#define NT_GEMM_NR 32
+
+/* out[i] += dot(w[0..n), x + i*ldx [0..n)) for i < m */
+typedef void (*nt_f32_dot_rows_fn)(int64_t n, const float *w, const float *x,
+                                   int64_t ldx, int m, float *out);
+
+/*
+ * y[i][j] (+)= sum_k x[i*ldx + k] * panel[k*NT_GEMM_NR + j]
+ * for i < m (m <= gemm_mr) and j < nr (nr <= NT_GEMM_NR);
+ * "+=" when accumulate, "=" otherwise.
+ */
+typedef void (*nt_gemm_tile_fn)(int m, int64_t k, const float *x, int64_t ldx,
+                                const float *panel, float *y, int64_t ldy,
+                                int nr, int accumulate);
+
+typedef float (*nt_f32_dot_fn)(int64_t n, const float *a, const float *b);
+/* y += alpha * x */
+typedef void (*nt_f32_axpy_fn)(int64_t n, float alpha, const float *x,
+                               float *y);
+
+/* Per-instruction-set tables (NULL: fall back to a lower set). */
+extern const nt_f32_dot_rows_fn nt_f32_dot_rows_table[NT_ISA_COUNT];
+extern const nt_gemm_tile_fn nt_gemm_tile_table[NT_ISA_COUNT];
+extern const int nt_gemm_mr_table[NT_ISA_COUNT];
+extern const nt_f32_dot_fn nt_f32_dot_table[NT_ISA_COUNT];
+extern const nt_f32_axpy_fn nt_f32_axpy_table[NT_ISA_COUNT];
+
+/* Everything a context calls, resolved once for its instruction set. */
+typedef struct nt_kernels {
+    nt_isa isa;
+    nt_f32_dot_rows_fn dot_rows;
+    nt_gemm_tile_fn gemm_tile;
+    int gemm_mr;
+    nt_f32_dot_fn dot;
+    nt_f32_axpy_fn axpy;
+    nt_to_f32_fn to_f32[NT_DTYPE_COUNT];
+    nt_dot_rows_fn dtype_dot_rows[NT_DTYPE_COUNT]; /* NULL: convert + dot_rows */
+} nt_kernels;
+
+void nt_kernels_init(nt_kernels *k, nt_isa isa);
+
+#endif
