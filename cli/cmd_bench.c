@@ -114,13 +114,8 @@ int cmd_bench(int argc, char **argv) {
                 return EXIT_USAGE;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            bench_usage(stdout);
-            return 0;
         } else {
-            cli_error("bench: unknown option \"%s\"", a);
-            bench_usage(stderr);
-            return EXIT_USAGE;
+            return cli_help_or_unknown("bench", a, bench_usage);
         }
     }
     if (n_prompt == 0 && n_gen == 0) {

@@ -35,13 +35,8 @@ int cmd_logits(int argc, char **argv) {
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
             if (!(out_path = cli_value(argc, argv, &i)))
                 return EXIT_USAGE;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            logits_usage(stdout);
-            return 0;
         } else {
-            cli_error("logits: unknown option \"%s\"", a);
-            logits_usage(stderr);
-            return EXIT_USAGE;
+            return cli_help_or_unknown("logits", a, logits_usage);
         }
     }
     if (!ids_text || !out_path) {

@@ -70,13 +70,8 @@ int cmd_run(int argc, char **argv) {
             sp.seed = (uint64_t)n;
         } else if (strcmp(a, "--ignore-eos") == 0) {
             ignore_eos = 1;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            run_usage(stdout);
-            return 0;
         } else {
-            cli_error("run: unknown option \"%s\"", a);
-            run_usage(stderr);
-            return EXIT_USAGE;
+            return cli_help_or_unknown("run", a, run_usage);
         }
     }
     if (!ids_text) {

@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "common.h"
 #include "model/safetensors.h"
+#include "rng.h"
 
 #define SHARD_LIMIT_BYTES 5000000000ull /* HF's default max_shard_size "5GB" */
 #define CHUNK_ELEMS (1 << 20)
@@ -98,13 +99,6 @@ static uint64_t spec_elems(const nt_st_tensor_spec *s) {
     return n;
 }
 
-static uint64_t next_random(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static nt_status write_tensor_data(nt_st_writer *w, const nt_st_tensor_spec *s,
                                    uint64_t seed, int index, void *chunk,
                                    uint64_t *done, uint64_t total,
@@ -117,7 +111,7 @@ static nt_status write_tensor_data(nt_st_writer *w, const nt_st_tensor_spec *s,
     for (uint64_t i = 0; i < n; i += CHUNK_ELEMS) {
         uint64_t m = n - i < CHUNK_ELEMS ? n - i : CHUNK_ELEMS;
         for (uint64_t j = 0; j < m; j++) {
-            double u = (double)(next_random(&state) >> 11) * (1.0 / 9007199254740992.0);
+            double u = nt_unit_from_u64(nt_splitmix64(&state));
             float v = (float)((2.0 * u - 1.0) * a);
             if (s->dtype == NT_DTYPE_BF16)
                 ((uint16_t *)chunk)[j] = nt_f32_to_bf16(v);
@@ -212,13 +206,8 @@ int cmd_synth(int argc, char **argv) {
                 cli_error("--dtype: \"%s\" is not bf16, f16 or f32", v);
                 return EXIT_USAGE;
             }
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            synth_usage(stdout);
-            return 0;
         } else {
-            cli_error("synth: unknown option \"%s\"", a);
-            synth_usage(stderr);
-            return EXIT_USAGE;
+            return cli_help_or_unknown("synth", a, synth_usage);
         }
     }
     const shape *s = NULL;

@@ -36,6 +36,17 @@ void cli_model_opts_init(cli_model_opts *o) {
     }
 }
 
+int cli_help_or_unknown(const char *command, const char *arg,
+                        void (*usage)(FILE *out)) {
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    cli_error("%s: unknown option \"%s\"", command, arg);
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
 const char *cli_value(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         cli_error("option %s needs a value", argv[*i]);

@@ -32,6 +32,14 @@ void cli_model_opts_init(cli_model_opts *o);
  */
 int cli_parse_model_opt(cli_model_opts *o, int argc, char **argv, int *i);
 
+/*
+ * For an option no parser took: prints the usage for -h/--help (returns 0)
+ * or an "unknown option" error and the usage on stderr (returns
+ * EXIT_USAGE). The caller returns what this returns.
+ */
+int cli_help_or_unknown(const char *command, const char *arg,
+                        void (*usage)(FILE *out));
+
 /* Fetches the value of option argv[*i]; prints an error and returns NULL
  * if there is none. */
 const char *cli_value(int argc, char **argv, int *i);

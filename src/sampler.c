@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "rng.h"
 
 typedef struct candidate {
     float logit;
@@ -38,13 +39,6 @@ nt_sampler_params nt_sampler_default_params(void) {
     return p;
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 static uint64_t next_u64(uint64_t s[4]) {
@@ -56,11 +50,6 @@ static uint64_t next_u64(uint64_t s[4]) {
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
-}
-
-/* Uniform in [0, 1) with 53 random bits. */
-static double next_unit(uint64_t s[4]) {
-    return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 nt_sampler *nt_sampler_new(const nt_sampler_params *params, nt_error *err) {
@@ -79,7 +68,7 @@ nt_sampler *nt_sampler_new(const nt_sampler_params *params, nt_error *err) {
     s->params = p;
     uint64_t seed = p.seed;
     for (int i = 0; i < 4; i++)
-        s->rng[i] = splitmix64(&seed);
+        s->rng[i] = nt_splitmix64(&seed);
     return s;
 }
 
@@ -187,7 +176,7 @@ int32_t nt_sampler_sample(nt_sampler *s, const float *logits, int n_vocab) {
     double mass = 0.0;
     for (int i = 0; i < kept; i++)
         mass += exp((double)c[i].logit - max);
-    double u = next_unit(s->rng) * mass, cum = 0.0;
+    double u = nt_unit_from_u64(next_u64(s->rng)) * mass, cum = 0.0;
     for (int i = 0; i < kept; i++) {
         cum += exp((double)c[i].logit - max);
         if (u < cum)

@@ -48,23 +48,26 @@ static int get_int(reader *r, const char *field, long long def, long long lo,
         }
         return (int)def;
     }
-    int64_t x;
-    if (!nt_json_int64(v, &x)) {
-        double d = nt_json_number(v);
-        if (nt_json_kind_of(v) != NT_JSON_NUMBER || d != floor(d)) {
-            fail_field(r, NT_ERR_FORMAT, field, "is not an integer");
-            return 0;
-        }
-        x = (int64_t)d;
+    int64_t x = 0;
+    int exact = nt_json_int64(v, &x);
+    double d = nt_json_number(v);
+    if (!exact && (nt_json_kind_of(v) != NT_JSON_NUMBER || d != floor(d))) {
+        fail_field(r, NT_ERR_FORMAT, field, "is not an integer");
+        return 0;
     }
-    if (x < lo || x > hi) {
+    /* A number like 1e300 is compared as a double: converting it to an
+     * integer type first would be undefined behaviour. */
+    if (exact ? x < lo || x > hi : !(d >= (double)lo && d <= (double)hi)) {
         char what[256];
-        snprintf(what, sizeof what, "is %lld, outside %lld..%lld", (long long)x, lo,
-                 hi);
+        if (exact)
+            snprintf(what, sizeof what, "is %lld, outside %lld..%lld", (long long)x,
+                     lo, hi);
+        else
+            snprintf(what, sizeof what, "is %g, outside %lld..%lld", d, lo, hi);
         fail_field(r, NT_ERR_FORMAT, field, what);
         return 0;
     }
-    return (int)x;
+    return exact ? (int)x : (int)d;
 }
 
 static double get_number(reader *r, const char *field, double def) {

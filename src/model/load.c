@@ -276,10 +276,13 @@ static void bind_matrix(binder *b, nt_matrix *mat, const char *name, int64_t row
 }
 
 /* Vectors are converted into the model's float arena after loading; here
- * we only record which tensor goes where. */
+ * we only record which tensor goes where. The arena is allocated after every
+ * tensor has been checked, so that a config.json with absurd sizes gets a
+ * shape error, not an attempt to allocate what it implies. */
 typedef struct vector_job {
     const nt_st_tensor *t;
-    float *dst;
+    float **slot;   /* set to arena + offset once the arena exists */
+    size_t offset;  /* in floats */
     int add_one; /* LayerNorm1P: store 1 + w */
 } vector_job;
 
@@ -289,7 +292,7 @@ typedef struct vector_list {
 } vector_list;
 
 static void bind_vector(binder *b, vector_list *vl, float **dst_slot,
-                        float **arena_next, const char *name, int64_t n,
+                        size_t *arena_next, const char *name, int64_t n,
                         int add_one) {
     const nt_st_tensor *t = bind(b, name, n, 0);
     if (!t)
@@ -304,14 +307,13 @@ static void bind_vector(binder *b, vector_list *vl, float **dst_slot,
         vl->jobs = j;
         vl->cap = cap;
     }
-    *dst_slot = *arena_next;
-    vl->jobs[vl->n++] = (vector_job){t, *arena_next, add_one};
-    *arena_next += n;
+    vl->jobs[vl->n++] = (vector_job){t, dst_slot, *arena_next, add_one};
+    *arena_next += (size_t)n;
     b->m->n_params += (uint64_t)n;
     b->m->weight_bytes += t->size;
 }
 
-static void bind_norm(binder *b, vector_list *vl, nt_norm *norm, float **next,
+static void bind_norm(binder *b, vector_list *vl, nt_norm *norm, size_t *next,
                       const char *prefix) {
     char name[256];
     int64_t n = b->m->hp.n_embd;
@@ -321,14 +323,14 @@ static void bind_norm(binder *b, vector_list *vl, nt_norm *norm, float **next,
     bind_vector(b, vl, &norm->shift, next, name, n, 0);
 }
 
-/* Binds every tensor of the architecture; vectors are laid out in `arena`,
- * which holds vector_floats() floats. */
-static void bind_all(binder *b, vector_list *vl, float *arena) {
+/* Binds every tensor of the architecture; returns the floats the vectors
+ * need in the arena. */
+static size_t bind_all(binder *b, vector_list *vl) {
     nt_model *m = b->m;
     const nt_hparams *hp = &m->hp;
     int64_t H = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim,
             KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
-    float *next = arena;
+    size_t next = 0;
     char name[256];
 
     bind_matrix(b, &m->tok_embd, "model.embed_tokens.weight", hp->n_vocab, H);
@@ -363,16 +365,7 @@ static void bind_all(binder *b, vector_list *vl, float *arena) {
         m->lm_head = m->tok_embd;
     else
         bind_matrix(b, &m->lm_head, "lm_head.weight", hp->n_vocab, H);
-}
-
-static size_t vector_floats(const nt_hparams *hp) {
-    size_t H = (size_t)hp->n_embd, per_layer = 4 * H;
-    if (hp->attention_bias)
-        per_layer += (size_t)hp->n_head * (size_t)hp->head_dim +
-                     2 * (size_t)hp->n_head_kv * (size_t)hp->head_dim + H;
-    if (hp->mlp_bias)
-        per_layer += (size_t)hp->n_ff + H;
-    return per_layer * (size_t)hp->n_layer + 2 * H;
+    return next;
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -439,17 +432,23 @@ nt_model *nt_model_load(const char *path, const nt_model_params *params,
         goto fail;
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
-    m->vectors = nt_alloc_aligned(vector_floats(&m->hp) * sizeof(float));
-    if (!m->layers || !m->vectors) {
+    if (!m->layers) {
         status = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
         goto fail;
     }
     binder b = {.m = m, .err = err, .status = NT_OK};
-    bind_all(&b, &vl, m->vectors);
+    size_t n_vector_floats = bind_all(&b, &vl);
     if (b.status != NT_OK) {
         status = b.status;
         goto fail;
     }
+    m->vectors = nt_alloc_aligned(n_vector_floats * sizeof(float));
+    if (!m->vectors) {
+        status = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < vl.n; i++)
+        *vl.jobs[i].slot = m->vectors + vl.jobs[i].offset;
     int n_types = 0;
     for (int t = 0; t < NT_DTYPE_COUNT; t++)
         if (b.dtype_seen[t]) {
@@ -485,11 +484,11 @@ nt_model *nt_model_load(const char *path, const nt_model_params *params,
     for (int i = 0; i < vl.n; i++) {
         const nt_st_tensor *t = vl.jobs[i].t;
         int64_t n = t->shape[0];
-        nt_dtype_traits_of((nt_dtype)t->dtype)->to_f32[NT_ISA_GENERIC](t->data,
-                                                                       vl.jobs[i].dst, n);
+        float *dst = *vl.jobs[i].slot;
+        nt_dtype_traits_of((nt_dtype)t->dtype)->to_f32[NT_ISA_GENERIC](t->data, dst, n);
         if (vl.jobs[i].add_one)
             for (int64_t k = 0; k < n; k++)
-                vl.jobs[i].dst[k] += 1.0f;
+                dst[k] += 1.0f;
     }
     free(vl.jobs);
     free(config_path);

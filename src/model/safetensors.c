@@ -278,12 +278,18 @@ nt_status nt_st_open(nt_st_file *f, const char *path, nt_error *err) {
         }
         memcpy(by_off, f->tensors, (size_t)f->n_tensors * sizeof *by_off);
         qsort(by_off, (size_t)f->n_tensors, sizeof *by_off, compare_by_offset);
-        for (int i = 1; i < f->n_tensors && status == NT_OK; i++)
-            if (by_off[i].size > 0 &&
-                by_off[i].offset < by_off[i - 1].offset + by_off[i - 1].size)
+        /* Compare each non-empty tensor with the last non-empty one before
+         * it: an empty tensor in between must not hide an overlap. */
+        int prev = -1;
+        for (int i = 0; i < f->n_tensors && status == NT_OK; i++) {
+            if (by_off[i].size == 0)
+                continue;
+            if (prev >= 0 && by_off[i].offset < by_off[prev].offset + by_off[prev].size)
                 status = nt_fail(err, NT_ERR_FORMAT,
                                  "%s: tensors %s and %s overlap", path,
-                                 by_off[i - 1].name, by_off[i].name);
+                                 by_off[prev].name, by_off[i].name);
+            prev = i;
+        }
         free(by_off);
     }
 done:

@@ -1,0 +1,51 @@
+# nemotron - the two commands a newcomer needs:
+#   make run    build and run the model (MODEL=dir to choose one)
+#   make test   install what is missing, build, run every test (also under
+#               AddressSanitizer + UBSan)
+# and `make bench` for speed on the real model's shape.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MODEL      ?= tests/fixtures/tiny-nemotron
+IDS        ?= 2 4 100 7
+N          ?= 32
+BENCH_MODEL ?= models/synth-mini-4b
+BENCH_ARGS ?= -p 512 -n 128 -t 2 --no-mmap
+
+NEMOTRON = $(BUILD)/nemotron
+
+.PHONY: all setup build test test-release test-asan run bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD)
+
+test: test-release test-asan
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600
+
+# clang for this build, so that both compilers see the code with -Werror.
+test-asan: setup
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNT_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 900
+
+run: build
+	$(NEMOTRON) run -m $(MODEL) --ids "$(IDS)" -n $(N)
+
+# A random-weight checkpoint of the real 4B shape (8.4 GB on disk), made
+# once, then llama-bench-style prefill and decode speed with 2 threads.
+bench: build
+	@test -f $(BENCH_MODEL)/config.json || \
+	    $(NEMOTRON) synth -o $(BENCH_MODEL) --shape mini-4b --seed 1
+	$(NEMOTRON) bench -m $(BENCH_MODEL) $(BENCH_ARGS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
