@@ -65,6 +65,11 @@ typedef struct bench_result {
 static int run_test(nt_context *ctx, const int32_t *tokens, int n, int step,
                     int reps, bench_result *r) {
     double s;
+    char stage[32];
+    cli_progress_bar bar;
+    cli_progress_bar_init(&bar);
+    snprintf(stage, sizeof stage, "%s%d", r->name, n);
+    cli_progress(stage, 0.0, &bar);
     if (!timed_run(ctx, tokens, n, step, &s)) /* warm-up */
         return 0;
     r->tps = calloc((size_t)reps, sizeof *r->tps);
@@ -80,6 +85,7 @@ static int run_test(nt_context *ctx, const int32_t *tokens, int n, int step,
             return 0;
         }
         r->tps[i] = sorted[i] = n / s;
+        cli_progress(stage, (double)(i + 1) / reps, &bar);
     }
     r->reps = reps;
     r->median_tps = median(sorted, reps);

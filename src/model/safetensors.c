@@ -13,6 +13,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,7 +30,7 @@
 /* No real checkpoint comes near this; a larger one is a corrupt length. */
 #define MAX_HEADER_BYTES (256ull << 20)
 /* Reads and progress reports happen in steps of this many bytes. */
-#define IO_STEP (64ull << 20)
+#define IO_STEP (32ull << 20)
 
 static const struct {
     const char *name;
@@ -329,6 +331,148 @@ static nt_status point_tensors(nt_st_file *f, const unsigned char *base,
     return NT_OK;
 }
 
+/* ---- reading into memory ------------------------------------------------ */
+
+/*
+ * Reading 8 GB through the page cache costs a kernel copy per byte, and on
+ * a small VM that copy, not the disk, is the limit. So the data section is
+ * read with O_DIRECT (DMA straight into our buffer) where the file system
+ * allows it, by two threads at once to keep the device queue full; where it
+ * does not, with ordinary reads that drop their page cache as they go.
+ */
+#define DIRECT_ALIGN 4096ull
+#define N_READERS 2
+
+typedef struct reader_job {
+    int fd;
+    int direct;
+    unsigned char *buf;  /* buf[0] is file byte `start` */
+    uint64_t start, end; /* file offsets; end is the file size */
+    atomic_ullong done;  /* bytes read, all readers */
+    atomic_int failed;   /* errno + 1 of the first failure, or -1: short */
+    uint64_t failed_at;
+    nt_st_progress_fn progress;
+    void *user;
+    uint64_t progress_base; /* bytes before data_start within [start, end) */
+} reader_job;
+
+/* Reads up to n bytes at `offset`, stopping early only at end of file.
+ * Returns the count, or -1 with errno set. */
+static int64_t pread_upto(int fd, unsigned char *buf, uint64_t n, uint64_t offset) {
+    uint64_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, (size_t)(n - got), (off_t)(offset + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (uint64_t)r;
+    }
+    return (int64_t)got;
+}
+
+/* Reader `index` takes pieces index, index + N_READERS, ... */
+static void read_pieces(reader_job *j, int index) {
+    uint64_t span = j->end - j->start;
+    for (uint64_t piece = (uint64_t)index * IO_STEP; piece < span;
+         piece += N_READERS * IO_STEP) {
+        if (atomic_load(&j->failed))
+            return;
+        uint64_t want = span - piece < IO_STEP ? span - piece : IO_STEP;
+        uint64_t ask = j->direct ? (want + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1) : want;
+        int64_t got = pread_upto(j->fd, j->buf + piece, ask, j->start + piece);
+        if (got < (int64_t)want) {
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&j->failed, &expected,
+                                               got < 0 ? errno + 1 : -1))
+                j->failed_at = j->start + piece; /* read after the join */
+            return;
+        }
+        if (!j->direct) /* the page cache copy is not needed again */
+            posix_fadvise(j->fd, (off_t)(j->start + piece), (off_t)want,
+                          POSIX_FADV_DONTNEED);
+        uint64_t done = atomic_fetch_add(&j->done, want) + want;
+        if (index == 0 && j->progress)
+            j->progress(done - (done < j->progress_base ? done : j->progress_base),
+                        j->user);
+    }
+}
+
+static void *reader_thread(void *arg) {
+    read_pieces(arg, 1);
+    return NULL;
+}
+
+static nt_status read_data_section(nt_st_file *f, nt_st_progress_fn progress,
+                                   void *user, nt_error *err) {
+    /* O_DIRECT needs the file offset, the buffer and the sizes aligned: read
+     * from the block the data starts in, and point past the lead-in. The
+     * data then starts at (data_start % 4096) into the buffer, which keeps
+     * every element aligned as long as data_start is a multiple of 8 (HF's
+     * writer pads the header so). */
+    int direct = 0;
+    int fd = -1;
+#ifdef O_DIRECT
+    if (f->data_start % 8 == 0)
+        fd = open(f->path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+    direct = fd >= 0;
+#endif
+    if (fd < 0)
+        fd = open(f->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nt_fail(err, NT_ERR_IO, "%s: cannot open: %s", f->path, strerror(errno));
+    for (;;) {
+        uint64_t start = direct ? f->data_start & ~(DIRECT_ALIGN - 1) : f->data_start;
+        uint64_t lead = f->data_start - start;
+        uint64_t size = f->file_size - start;
+        void *mem = NULL;
+        if (posix_memalign(&mem, DIRECT_ALIGN,
+                           (size_t)((size + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1))) != 0) {
+            close(fd);
+            return nt_fail(err, NT_ERR_NO_MEMORY,
+                           "%s: cannot allocate %llu bytes for the weights", f->path,
+                           (unsigned long long)size);
+        }
+        reader_job job = {.fd = fd, .direct = direct, .buf = mem, .start = start,
+                          .end = f->file_size, .progress = progress, .user = user,
+                          .progress_base = lead};
+        if (!direct)
+            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        pthread_t helper;
+        int have_helper = pthread_create(&helper, NULL, reader_thread, &job) == 0;
+        read_pieces(&job, 0);
+        if (have_helper)
+            pthread_join(helper, NULL);
+        else
+            read_pieces(&job, 1);
+        int failed = atomic_load(&job.failed);
+        if (failed && direct && failed == EINVAL + 1) {
+            /* The file system refused O_DIRECT after all: read normally. */
+            free(mem);
+            close(fd);
+            fd = open(f->path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                return nt_fail(err, NT_ERR_IO, "%s: cannot open: %s", f->path,
+                               strerror(errno));
+            direct = 0;
+            continue;
+        }
+        close(fd);
+        if (failed) {
+            free(mem);
+            return nt_fail(err, NT_ERR_IO, "%s: reading at byte %llu: %s", f->path,
+                           (unsigned long long)job.failed_at,
+                           failed > 0 ? strerror(failed - 1) : "file too short");
+        }
+        if (progress)
+            progress(f->file_size - f->data_start, user);
+        f->buffer = mem;
+        return point_tensors(f, (unsigned char *)mem + lead, err);
+    }
+}
+
 nt_status nt_st_load(nt_st_file *f, int use_mmap, nt_st_progress_fn progress,
                      void *user, nt_error *err) {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
@@ -372,34 +516,8 @@ nt_status nt_st_load(nt_st_file *f, int use_mmap, nt_st_progress_fn progress,
         return NT_OK;
     }
 
-    /* Read the data section into 64-byte aligned private memory. */
-    unsigned char *buf = nt_alloc_aligned((size_t)data_size);
-    if (!buf) {
-        close(fd);
-        return nt_fail(err, NT_ERR_NO_MEMORY,
-                       "%s: cannot allocate %llu bytes for the weights", f->path,
-                       (unsigned long long)data_size);
-    }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    for (uint64_t off = 0; off < data_size; off += IO_STEP) {
-        uint64_t n = data_size - off < IO_STEP ? data_size - off : IO_STEP;
-        if (pread_full(fd, buf + off, n, f->data_start + off) != 0) {
-            int e = errno;
-            nt_free_aligned(buf);
-            close(fd);
-            return nt_fail(err, NT_ERR_IO, "%s: reading at byte %llu: %s", f->path,
-                           (unsigned long long)(f->data_start + off),
-                           e ? strerror(e) : "file too short");
-        }
-        /* The page cache copy is not needed again: let it go at once. */
-        posix_fadvise(fd, (off_t)(f->data_start + off), (off_t)n,
-                      POSIX_FADV_DONTNEED);
-        if (progress)
-            progress(off + n, user);
-    }
     close(fd);
-    f->buffer = buf;
-    return point_tensors(f, buf, err);
+    return read_data_section(f, progress, user, err);
 }
 
 void nt_st_close(nt_st_file *f) {
