@@ -151,12 +151,14 @@ static void attention_task(void *arg, int ith, int nth) {
         int n_keys = j->pos0 + i + 1; /* causal: positions 0 .. pos0 + i */
         const float *q = ctx->q + (int64_t)i * q_dim + (int64_t)h * hd;
         int64_t kv_off = (int64_t)(h / group) * hd;
+        /* q against every key: the keys are rows kv_dim apart */
+        memset(scores, 0, (size_t)n_keys * sizeof *scores);
+        k->dot_rows(hd, q, kc + kv_off, kv_dim, n_keys, scores);
         float max = -INFINITY;
         for (int t = 0; t < n_keys; t++) {
-            float s = k->dot(hd, q, kc + (int64_t)t * kv_dim + kv_off) * scale;
-            scores[t] = s;
-            if (s > max)
-                max = s;
+            scores[t] *= scale;
+            if (scores[t] > max)
+                max = scores[t];
         }
         double sum = 0.0;
         for (int t = 0; t < n_keys; t++) {

@@ -83,25 +83,21 @@ static void gemm_panel(const matmul_job *job, const nt_matmul_target *t,
                        int64_t r0, float *scratch) {
     const nt_kernels *k = job->ex->kernels;
     const nt_matrix *w = t->w;
-    float *panel = scratch, *buf = scratch + NT_MATMUL_KC * NT_GEMM_NR;
+    float *panel = scratch, *rows_f32 = scratch + NT_MATMUL_KC * NT_GEMM_NR;
     int64_t K = w->cols, N = w->rows;
     int nr = (int)(N - r0 < NT_GEMM_NR ? N - r0 : NT_GEMM_NR);
     int mr = k->gemm_mr;
     for (int64_t c = 0; c < K; c += NT_MATMUL_KC) {
         int64_t kc = K - c < NT_MATMUL_KC ? K - c : NT_MATMUL_KC;
-        for (int j = 0; j < NT_GEMM_NR; j++) {
-            if (j < nr) {
-                const float *src = row_as_f32(k, w, r0 + j, c, kc, buf);
-                for (int64_t p = 0; p < kc; p++)
-                    panel[p * NT_GEMM_NR + j] = src[p];
-            } else {
-                for (int64_t p = 0; p < kc; p++)
-                    panel[p * NT_GEMM_NR + j] = 0.0f;
-            }
-        }
+        const float *rows[NT_GEMM_NR];
+        for (int j = 0; j < NT_GEMM_NR; j++)
+            rows[j] = j < nr ? row_as_f32(k, w, r0 + j, c, kc,
+                                          rows_f32 + (int64_t)j * NT_MATMUL_KC)
+                             : NULL;
+        k->pack_panel(rows, kc, panel);
         for (int i = 0; i < job->m; i += mr) {
-            int rows = job->m - i < mr ? job->m - i : mr;
-            k->gemm_tile(rows, kc, job->x + (int64_t)i * job->ldx + c, job->ldx,
+            int n_rows = job->m - i < mr ? job->m - i : mr;
+            k->gemm_tile(n_rows, kc, job->x + (int64_t)i * job->ldx + c, job->ldx,
                          panel, t->y + (int64_t)i * N + r0, N, nr, c > 0);
         }
     }

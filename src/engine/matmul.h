@@ -17,7 +17,7 @@
 #define NT_MATMUL_KC 1024
 
 /* Floats of per-thread scratch nt_matmul needs. */
-#define NT_MATMUL_SCRATCH_FLOATS (NT_MATMUL_KC * NT_GEMM_NR + NT_MATMUL_KC + 64)
+#define NT_MATMUL_SCRATCH_FLOATS (2 * NT_MATMUL_KC * NT_GEMM_NR + 64)
 
 typedef struct nt_exec {
     nt_pool *pool;

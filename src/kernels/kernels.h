@@ -36,6 +36,14 @@ typedef void (*nt_gemm_tile_fn)(int m, int64_t k, const float *x, int64_t ldx,
                                 const float *panel, float *y, int64_t ldy,
                                 int nr, int accumulate);
 
+/*
+ * panel[p * NT_GEMM_NR + j] = rows[j][p] for p < k, j < NT_GEMM_NR: the
+ * transpose that packs weight rows (already float32) for gemm_tile.
+ * rows[j] == NULL stands for a row of zeros (past the matrix's end).
+ */
+typedef void (*nt_pack_panel_fn)(const float *const *rows, int64_t k,
+                                 float *panel);
+
 typedef float (*nt_f32_dot_fn)(int64_t n, const float *a, const float *b);
 /* y += alpha * x */
 typedef void (*nt_f32_axpy_fn)(int64_t n, float alpha, const float *x,
@@ -45,6 +53,7 @@ typedef void (*nt_f32_axpy_fn)(int64_t n, float alpha, const float *x,
 extern const nt_f32_dot_rows_fn nt_f32_dot_rows_table[NT_ISA_COUNT];
 extern const nt_gemm_tile_fn nt_gemm_tile_table[NT_ISA_COUNT];
 extern const int nt_gemm_mr_table[NT_ISA_COUNT];
+extern const nt_pack_panel_fn nt_pack_panel_table[NT_ISA_COUNT];
 extern const nt_f32_dot_fn nt_f32_dot_table[NT_ISA_COUNT];
 extern const nt_f32_axpy_fn nt_f32_axpy_table[NT_ISA_COUNT];
 
@@ -54,6 +63,7 @@ typedef struct nt_kernels {
     nt_f32_dot_rows_fn dot_rows;
     nt_gemm_tile_fn gemm_tile;
     int gemm_mr;
+    nt_pack_panel_fn pack_panel;
     nt_f32_dot_fn dot;
     nt_f32_axpy_fn axpy;
     nt_to_f32_fn to_f32[NT_DTYPE_COUNT];
