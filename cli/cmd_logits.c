@@ -56,10 +56,6 @@ int cmd_logits(int argc, char **argv) {
     nt_error err;
     if (!ctx)
         goto done;
-    if (nt_eval(ctx, ids, n_ids, NT_LOGITS_ALL, &err) != NT_OK) {
-        cli_error("%s", err.message);
-        goto done;
-    }
     nt_model_info info;
     nt_model_get_info(model, &info);
     fp = fopen(out_path, "wb");
@@ -67,13 +63,23 @@ int cmd_logits(int argc, char **argv) {
         cli_error("%s: cannot create: %s", out_path, strerror(errno));
         goto done;
     }
-    /* x86-64 and every other target we build for are little-endian. */
-    for (int i = 0; i < n_ids; i++)
-        if (fwrite(nt_logits(ctx, i), sizeof(float), (size_t)info.n_vocab, fp) !=
-            (size_t)info.n_vocab) {
-            cli_error("%s: write failed: %s", out_path, strerror(errno));
+    /* A step at a time, so that memory holds one step's logits (a 4k
+     * prompt's would be 4 GB at the real vocabulary). x86-64 and every
+     * other target we build for are little-endian. */
+    int step = mo.n_batch > 0 ? mo.n_batch : 512;
+    for (int first = 0; first < n_ids; first += step) {
+        int n = n_ids - first < step ? n_ids - first : step;
+        if (nt_eval(ctx, ids + first, n, NT_LOGITS_ALL, &err) != NT_OK) {
+            cli_error("%s", err.message);
             goto done;
         }
+        for (int i = 0; i < n; i++)
+            if (fwrite(nt_logits(ctx, i), sizeof(float), (size_t)info.n_vocab, fp) !=
+                (size_t)info.n_vocab) {
+                cli_error("%s: write failed: %s", out_path, strerror(errno));
+                goto done;
+            }
+    }
     if (fclose(fp) != 0) {
         fp = NULL;
         cli_error("%s: write failed: %s", out_path, strerror(errno));

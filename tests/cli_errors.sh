@@ -147,6 +147,19 @@ if check "logits" 0 "" "$nemotron" logits -m "$fixture" --ids "2 4 100 7" -o "$l
     expect "logits file is 4 x $n_vocab float32 (got $size bytes)" \
         test "$size" -eq $((4 * n_vocab * 4))
 fi
+# Evaluated (and written) in steps of 3: every row still arrives, and the
+# first step's rows equal those of a run that evaluates those 3 tokens alone.
+if check "logits in steps" 0 "" "$nemotron" logits -m "$fixture" -b 3 \
+        --ids "2 4 100 7 9 11 13" -o "$logits"; then
+    size=$(wc -c <"$logits")
+    expect "stepped logits file is 7 x $n_vocab float32 (got $size bytes)" \
+        test "$size" -eq $((7 * n_vocab * 4))
+    if check "logits of the first step" 0 "" "$nemotron" logits -m "$fixture" \
+            --ids "2 4 100" -o "$scratch/first3.f32"; then
+        expect "stepped logits start with the first step's" \
+            cmp -s -n $((3 * n_vocab * 4)) "$logits" "$scratch/first3.f32"
+    fi
+fi
 
 # ---- synth ------------------------------------------------------------------------
 
