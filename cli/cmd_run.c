@@ -1,8 +1,10 @@
 /*
  * cmd_run.c - `nemotron run`: generate from token ids.
  *
- * Generated ids go to stdout as they are produced, separated by spaces, so
- * a pipe sees each one at once; timings go to stderr.
+ * With a text prompt (-p) the reply streams to stdout as text, each piece
+ * as soon as it is whole UTF-8; with --ids the generated ids stream,
+ * separated by spaces. Either way a pipe sees each token at once, and the
+ * timings go to stderr.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,8 @@ static void run_usage(FILE *out) {
 int cmd_run(int argc, char **argv) {
     cli_model_opts mo;
     cli_model_opts_init(&mo);
-    const char *ids_text = NULL;
+    const char *ids_text = NULL, *prompt = NULL;
+    int add_bos = 0;
     long long n_predict = 32;
     nt_sampler_params sp = nt_sampler_default_params();
     int ignore_eos = 0;
@@ -45,6 +48,11 @@ int cmd_run(int argc, char **argv) {
         if (strcmp(a, "--ids") == 0) {
             if (!(ids_text = cli_value(argc, argv, &i)))
                 return EXIT_USAGE;
+        } else if (strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) {
+            if (!(prompt = cli_value(argc, argv, &i)))
+                return EXIT_USAGE;
+        } else if (strcmp(a, "--bos") == 0) {
+            add_bos = 1;
         } else if (strcmp(a, "-n") == 0 || strcmp(a, "--n-predict") == 0) {
             if (!(v = cli_value(argc, argv, &i)) ||
                 !cli_parse_int(a, v, 0, 1 << 24, &n_predict))
@@ -74,18 +82,44 @@ int cmd_run(int argc, char **argv) {
             return cli_help_or_unknown("run", a, run_usage);
         }
     }
-    if (!ids_text) {
-        cli_error("run: no prompt (--ids \"2 4 100 7\"); text prompts need a tokenizer");
+    if (!ids_text == !prompt) {
+        cli_error("run: give a prompt as -p TEXT or as --ids \"2 4 100 7\" (one of them)");
         return EXIT_USAGE;
     }
-    int32_t *ids;
-    int n_ids = cli_parse_ids(ids_text, &ids);
-    if (n_ids < 0)
-        return EXIT_USAGE;
+    int32_t *ids = NULL;
+    int n_ids = 0;
+    nt_tokenizer *tok = NULL;
+    nt_error err;
+    if (ids_text) {
+        n_ids = cli_parse_ids(ids_text, &ids);
+        if (n_ids < 0)
+            return EXIT_USAGE;
+    } else {
+        if (!mo.model_path) {
+            cli_error("no model given (-m MODEL_DIR)");
+            return EXIT_USAGE;
+        }
+        tok = nt_tokenizer_load(mo.model_path, &err);
+        size_t n = 0;
+        if (!tok || nt_tokenize(tok, prompt, strlen(prompt), add_bos ? NT_TOKENIZE_BOS : 0,
+                                &ids, &n, &err) != NT_OK) {
+            cli_error("%s", err.message);
+            nt_tokenizer_free(tok);
+            return 1;
+        }
+        if (n == 0 || n > INT32_MAX / 2) {
+            cli_error("run: the prompt is empty");
+            nt_tokenizer_free(tok);
+            free(ids);
+            return EXIT_USAGE;
+        }
+        n_ids = (int)n;
+    }
 
     double load_s = 0;
     nt_model *model = cli_load_model(&mo, &load_s);
     if (!model) {
+        nt_tokenizer_free(tok);
         free(ids);
         return 1;
     }
@@ -93,12 +127,12 @@ int cmd_run(int argc, char **argv) {
     nt_model_get_info(model, &info);
     long long want = (long long)n_ids + n_predict;
     nt_context *ctx = cli_new_context(model, &mo, want > (1 << 24) ? 0 : (int)want);
-    nt_error err;
     nt_sampler *sampler = ctx ? nt_sampler_new(&sp, &err) : NULL;
     if (ctx && !sampler)
         cli_error("%s", err.message);
+    nt_detokenizer *stream = tok && sampler ? nt_detokenizer_new(tok, NT_DETOKENIZE_SKIP_SPECIAL, &err) : NULL;
     int status = 1;
-    if (!sampler)
+    if (!sampler || (tok && !stream))
         goto done;
 
     double t0 = cli_now();
@@ -110,10 +144,26 @@ int cmd_run(int argc, char **argv) {
     int n_gen = 0;
     const char *stop = "limit";
     for (; n_gen < n_predict; n_gen++) {
-        int32_t tok = nt_sampler_sample(sampler, nt_logits(ctx, -1), info.n_vocab);
-        printf(n_gen ? " %d" : "%d", (int)tok);
+        int32_t next = nt_sampler_sample(sampler, nt_logits(ctx, -1), info.n_vocab);
+        if (next == info.eos_id && !ignore_eos && stream) {
+            n_gen++;
+            stop = "end of sequence";
+            break;
+        }
+        if (stream) {
+            size_t len;
+            const char *text = nt_detokenizer_push(stream, next, &len, &err);
+            if (!text) {
+                putchar('\n');
+                cli_error("%s", err.message);
+                goto done;
+            }
+            fwrite(text, 1, len, stdout);
+        } else {
+            printf(n_gen ? " %d" : "%d", (int)next);
+        }
         fflush(stdout);
-        if (tok == info.eos_id && !ignore_eos) {
+        if (next == info.eos_id && !ignore_eos) {
             n_gen++;
             stop = "end of sequence";
             break;
@@ -125,13 +175,19 @@ int cmd_run(int argc, char **argv) {
             stop = "context full";
             break;
         }
-        if (nt_eval(ctx, &tok, 1, NT_LOGITS_LAST, &err) != NT_OK) {
+        if (nt_eval(ctx, &next, 1, NT_LOGITS_LAST, &err) != NT_OK) {
             putchar('\n');
             cli_error("%s", err.message);
             goto done;
         }
     }
     double t2 = cli_now();
+    if (stream) {
+        size_t len;
+        const char *rest = nt_detokenizer_flush(stream, &len, &err);
+        if (rest)
+            fwrite(rest, 1, len, stdout);
+    }
     putchar('\n');
     fflush(stdout);
     int n_decoded = n_gen > 0 ? n_gen - 1 : 0; /* forward passes after the prompt */
@@ -143,6 +199,8 @@ int cmd_run(int argc, char **argv) {
             nt_simd_name(nt_context_simd(ctx)));
     status = 0;
 done:
+    nt_detokenizer_free(stream);
+    nt_tokenizer_free(tok);
     nt_sampler_free(sampler);
     nt_context_free(ctx);
     nt_model_free(model);

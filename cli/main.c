@@ -12,10 +12,12 @@ static const struct {
     int (*fn)(int, char **);
     const char *summary;
 } commands[] = {
-    {"run", cmd_run, "generate from token ids, streaming them"},
+    {"run", cmd_run, "generate from a text prompt or token ids, streaming"},
     {"logits", cmd_logits, "write the logits of every position as float32"},
     {"bench", cmd_bench, "measure prefill and decode speed"},
     {"synth", cmd_synth, "write a random-weight checkpoint of the real shape"},
+    {"tokenize", cmd_tokenize, "text on stdin to token ids (a JSON array)"},
+    {"detokenize", cmd_detokenize, "a JSON array of ids on stdin to text"},
 };
 
 static void usage(FILE *out) {

@@ -180,6 +180,71 @@ nt_status nt_kv_truncate(nt_context *ctx, int n_keep, nt_error *err);
 void nt_kv_clear(nt_context *ctx);
 
 /* ------------------------------------------------------------------------ */
+/* Tokenizers                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Text to token ids and back, exactly as the reference library of the
+ * file's format does it: HF tokenizers for tokenizer.json, SentencePiece
+ * for tokenizer.model. The two disagree around leading spaces and added
+ * tokens; each is followed to the letter. A tokenizer is read-only once
+ * loaded and may be used from several threads at once.
+ */
+typedef struct nt_tokenizer nt_tokenizer;
+
+/*
+ * Loads a tokenizer.json or tokenizer.model file, or from a model directory
+ * the tokenizer.json (preferred, as the HF stack does) or tokenizer.model.
+ */
+nt_tokenizer *nt_tokenizer_load(const char *path, nt_error *err);
+void nt_tokenizer_free(nt_tokenizer *tok);
+
+int nt_tokenizer_n_vocab(const nt_tokenizer *tok);
+int32_t nt_tokenizer_bos(const nt_tokenizer *tok);  /* -1 if none */
+int32_t nt_tokenizer_eos(const nt_tokenizer *tok);  /* -1 if none */
+/* The piece of an id as stored (e.g. "\xe2\x96\x81Hello", "<0x0A>"); NULL
+ * outside the vocabulary. */
+const char *nt_tokenizer_piece(const nt_tokenizer *tok, int32_t id, size_t *len);
+/* The id of a piece, or -1. */
+int32_t nt_tokenizer_find(const nt_tokenizer *tok, const char *piece, size_t len);
+/* "tokenizer.json" or "tokenizer.model": which rules this tokenizer follows. */
+const char *nt_tokenizer_format(const nt_tokenizer *tok);
+
+#define NT_TOKENIZE_BOS 1u        /* begin with the bos token */
+#define NT_TOKENIZE_NO_SPECIAL 2u /* special tokens in the text are plain text */
+
+/*
+ * Encodes len bytes of UTF-8 text. On success *ids is a malloc'd array of
+ * *n_ids ids (free() it; NULL when there are none).
+ */
+nt_status nt_tokenize(const nt_tokenizer *tok, const char *text, size_t len,
+                      unsigned flags, int32_t **ids, size_t *n_ids,
+                      nt_error *err);
+
+#define NT_DETOKENIZE_SKIP_SPECIAL 1u /* leave special tokens out */
+
+/* Decodes ids to a malloc'd, NUL-terminated string (length in *len). */
+char *nt_detokenize(const nt_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                    unsigned flags, size_t *len, nt_error *err);
+
+/*
+ * Streaming decode: feed ids one at a time, get text as soon as it is
+ * final. Never returns part of a UTF-8 character; the pieces returned by
+ * push and then flush, joined, equal nt_detokenize of all the ids.
+ */
+typedef struct nt_detokenizer nt_detokenizer;
+
+nt_detokenizer *nt_detokenizer_new(const nt_tokenizer *tok, unsigned flags,
+                                   nt_error *err);
+/* Text that became final with this id (*len may be 0); valid until the
+ * next call. NULL on failure. */
+const char *nt_detokenizer_push(nt_detokenizer *d, int32_t id, size_t *len,
+                                nt_error *err);
+/* The rest, at the end of the stream. */
+const char *nt_detokenizer_flush(nt_detokenizer *d, size_t *len, nt_error *err);
+void nt_detokenizer_free(nt_detokenizer *d);
+
+/* ------------------------------------------------------------------------ */
 /* Sampling                                                                  */
 /* ------------------------------------------------------------------------ */
 

@@ -1,0 +1,1202 @@
+/*
+ * hf.c - HF tokenizers' rules, for tokenizer.json files.
+ *
+ * The behaviour matches the reference our tests hold, HF's tokenizers.js
+ * (npm @huggingface/tokenizers 0.2.0), which the Python/Rust library agrees
+ * with on everything a SentencePiece-converted BPE vocabulary exercises.
+ * Encoding a text:
+ *
+ *   1. split it at added tokens (longest match at each position, scanning
+ *      left to right), trimming whitespace next to tokens marked lstrip or
+ *      rstrip; each piece between tokens is a "section";
+ *   2. normalize each section (Prepend, Replace, Strip, NFC, ...), then
+ *      split it again at the added tokens marked `normalized`;
+ *   3. pre-tokenize (Metaspace: spaces to U+2581, and the prefix U+2581
+ *      by prepend_scheme, where "first" means the text's first section);
+ *   4. BPE by merge rank; unknown symbols become byte pieces or <unk>.
+ *
+ * Decoding maps ids to their pieces and runs the decoder chain over the
+ * list: Replace, ByteFallback (a run of <0xXX> pieces decoded as UTF-8),
+ * Fuse, Strip, Metaspace. Two details follow tokenizers.js where the Rust
+ * library differs: a byte run is decoded like a browser's TextDecoder (each
+ * ill-formed subsequence is one U+FFFD, and a leading byte order mark is
+ * dropped). Like transformers' decode(), spaces before punctuation are
+ * cleaned up when tokenizer_config.json asks for it (the default).
+ *
+ * Components we do not implement are refused by name when loading.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "tokenizer/tokenizer_impl.h"
+#include "tokenizer/unicode.h"
+
+#define MAX_TOKENIZER_JSON (256u << 20)
+
+enum { SCHEME_ALWAYS = 0, SCHEME_FIRST = 1, SCHEME_NEVER = 2 };
+enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_WITH_PREVIOUS,
+       SPLIT_MERGED_WITH_NEXT, SPLIT_CONTIGUOUS };
+
+/* ---- whitespace as JavaScript's trim() sees it -------------------------- */
+
+static int js_space(uint32_t c) {
+    return c == 0x09 || c == 0x0A || c == 0x0B || c == 0x0C || c == 0x0D ||
+           c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+           c == 0x3000 || c == 0xFEFF;
+}
+
+/* Bytes of leading / trailing whitespace in s[0..n). */
+static size_t leading_space(const char *s, size_t n) {
+    size_t at = 0;
+    uint32_t cp;
+    int k;
+    while (at < n && (k = nt_utf8_decode(s + at, n - at, &cp)) > 0 && js_space(cp))
+        at += (size_t)k;
+    return at;
+}
+
+static size_t trailing_space(const char *s, size_t n) {
+    size_t end = n;
+    while (end > 0) {
+        size_t start = end - 1;
+        while (start > 0 && ((unsigned char)s[start] & 0xC0) == 0x80 && end - start < 4)
+            start--;
+        uint32_t cp;
+        int k = nt_utf8_decode(s + start, end - start, &cp);
+        if (k <= 0 || (size_t)k != end - start || !js_space(cp))
+            break;
+        end = start;
+    }
+    return n - end;
+}
+
+/* ---- loading: small helpers ------------------------------------------------ */
+
+typedef struct loader {
+    nt_tokenizer *tok;
+    const char *path;
+    nt_error *err;
+    nt_status status;
+} loader;
+
+static nt_status load_fail(loader *L, nt_status st, const char *what) {
+    if (L->status == NT_OK)
+        L->status = nt_fail(L->err, st, "%s: %s", L->path, what);
+    return L->status;
+}
+
+static char *dup_bytes(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static int bool_field(const nt_json *obj, const char *key, int def) {
+    const nt_json *v = nt_json_get(obj, key);
+    return nt_json_is_bool(v) ? nt_json_bool(v) : def;
+}
+
+/* A {"String": "..."} pattern; Regex patterns need an engine we lack. */
+static int string_pattern(loader *L, const nt_json *pattern, const char *where,
+                          char **out, size_t *len) {
+    size_t n;
+    const char *s = nt_json_string(nt_json_get(pattern, "String"), &n);
+    if (!s) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s: %s patterns are not supported (only String)",
+                 where, nt_json_get(pattern, "Regex") ? "Regex" : "this kind of");
+        load_fail(L, NT_ERR_UNSUPPORTED, msg);
+        return 0;
+    }
+    if (n == 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s: empty pattern", where);
+        load_fail(L, NT_ERR_FORMAT, msg);
+        return 0;
+    }
+    *out = dup_bytes(s, n);
+    *len = n;
+    return *out != NULL || (load_fail(L, NT_ERR_NO_MEMORY, "out of memory"), 0);
+}
+
+static nt_hf_step *push_step(loader *L, nt_hf_step **steps, int *n) {
+    nt_hf_step *p = realloc(*steps, (size_t)(*n + 1) * sizeof *p);
+    if (!p) {
+        load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    *steps = p;
+    memset(&p[*n], 0, sizeof p[*n]);
+    return &p[(*n)++];
+}
+
+static void unsupported(loader *L, const char *stage, const char *type) {
+    char msg[192];
+    snprintf(msg, sizeof msg, "%s type \"%.64s\" is not supported", stage,
+             type ? type : "(none)");
+    load_fail(L, NT_ERR_UNSUPPORTED, msg);
+}
+
+static int parse_scheme(loader *L, const nt_json *obj) {
+    const char *s = nt_json_string(nt_json_get(obj, "prepend_scheme"), NULL);
+    if (!s) /* older files: add_prefix_space */
+        return bool_field(obj, "add_prefix_space", 1) ? SCHEME_ALWAYS : SCHEME_NEVER;
+    if (strcmp(s, "always") == 0)
+        return SCHEME_ALWAYS;
+    if (strcmp(s, "first") == 0)
+        return SCHEME_FIRST;
+    if (strcmp(s, "never") == 0)
+        return SCHEME_NEVER;
+    load_fail(L, NT_ERR_FORMAT, "Metaspace: prepend_scheme is not always, first or never");
+    return SCHEME_ALWAYS;
+}
+
+static int metaspace_replacement(loader *L, const nt_json *obj, nt_hf_step *st) {
+    size_t n;
+    const char *r = nt_json_string(nt_json_get(obj, "replacement"), &n);
+    if (!r) {
+        r = "\xE2\x96\x81";
+        n = 3;
+    }
+    uint32_t cp;
+    if (n == 0 || nt_utf8_decode(r, n, &cp) != (int)n) {
+        load_fail(L, NT_ERR_FORMAT, "Metaspace: replacement is not one character");
+        return 0;
+    }
+    st->a = dup_bytes(r, n);
+    st->a_len = n;
+    return st->a != NULL || (load_fail(L, NT_ERR_NO_MEMORY, "out of memory"), 0);
+}
+
+/* ---- loading: the three pipelines ------------------------------------------- */
+
+static void parse_normalizer(loader *L, const nt_json *n) {
+    if (L->status != NT_OK || !n || nt_json_is_null(n))
+        return;
+    nt_tokenizer *tok = L->tok;
+    const char *type = nt_json_string(nt_json_get(n, "type"), NULL);
+    if (type && strcmp(type, "Sequence") == 0) {
+        const nt_json *list = nt_json_get(n, "normalizers");
+        for (size_t i = 0; i < nt_json_count(list); i++)
+            parse_normalizer(L, nt_json_at(list, i));
+        return;
+    }
+    nt_hf_step *st = push_step(L, &tok->normalizers, &tok->n_normalizers);
+    if (!st || !type) {
+        if (st)
+            unsupported(L, "normalizer", type);
+        return;
+    }
+    if (strcmp(type, "Prepend") == 0) {
+        size_t len;
+        const char *p = nt_json_string(nt_json_get(n, "prepend"), &len);
+        if (!p) {
+            load_fail(L, NT_ERR_FORMAT, "Prepend normalizer without \"prepend\"");
+            return;
+        }
+        st->kind = HF_PREPEND;
+        st->a = dup_bytes(p, len);
+        st->a_len = len;
+    } else if (strcmp(type, "Replace") == 0) {
+        size_t len;
+        const char *c = nt_json_string(nt_json_get(n, "content"), &len);
+        st->kind = HF_REPLACE;
+        if (string_pattern(L, nt_json_get(n, "pattern"), "Replace normalizer", &st->a,
+                           &st->a_len)) {
+            st->b = dup_bytes(c ? c : "", c ? len : 0);
+            st->b_len = c ? len : 0;
+        }
+    } else if (strcmp(type, "Strip") == 0) {
+        st->kind = HF_STRIP;
+        st->left = bool_field(n, "strip_left", 1);
+        st->right = bool_field(n, "strip_right", 1);
+    } else if (strcmp(type, "NFC") == 0) {
+        st->kind = HF_NFC;
+    } else if (strcmp(type, "NFKC") == 0) {
+        st->kind = HF_NFKC;
+    } else if (strcmp(type, "NFD") == 0) {
+        st->kind = HF_NFD;
+    } else if (strcmp(type, "NFKD") == 0) {
+        st->kind = HF_NFKD;
+    } else {
+        unsupported(L, "normalizer", type);
+    }
+}
+
+static void parse_pre_tokenizer(loader *L, const nt_json *p) {
+    if (L->status != NT_OK || !p || nt_json_is_null(p))
+        return;
+    nt_tokenizer *tok = L->tok;
+    const char *type = nt_json_string(nt_json_get(p, "type"), NULL);
+    if (type && strcmp(type, "Sequence") == 0) {
+        const nt_json *list = nt_json_get(p, "pretokenizers");
+        for (size_t i = 0; i < nt_json_count(list); i++)
+            parse_pre_tokenizer(L, nt_json_at(list, i));
+        return;
+    }
+    nt_hf_step *st = push_step(L, &tok->pre_tokenizers, &tok->n_pre_tokenizers);
+    if (!st)
+        return;
+    if (type && strcmp(type, "Metaspace") == 0) {
+        st->kind = HF_METASPACE;
+        st->prepend_scheme = parse_scheme(L, p);
+        st->split = bool_field(p, "split", 1);
+        metaspace_replacement(L, p, st);
+    } else if (type && strcmp(type, "Split") == 0) {
+        static const char *behaviors[] = {"Removed", "Isolated", "MergedWithPrevious",
+                                          "MergedWithNext", "Contiguous"};
+        const char *b = nt_json_string(nt_json_get(p, "behavior"), NULL);
+        st->kind = HF_SPLIT;
+        st->behavior = -1;
+        for (int i = 0; b && i < 5; i++)
+            if (strcmp(b, behaviors[i]) == 0)
+                st->behavior = i;
+        if (st->behavior < 0) {
+            load_fail(L, NT_ERR_FORMAT, "Split pre-tokenizer: unknown behavior");
+            return;
+        }
+        st->invert = bool_field(p, "invert", 0);
+        if (st->invert) {
+            load_fail(L, NT_ERR_UNSUPPORTED, "Split pre-tokenizer: invert is not supported");
+            return;
+        }
+        string_pattern(L, nt_json_get(p, "pattern"), "Split pre-tokenizer", &st->a,
+                       &st->a_len);
+    } else {
+        unsupported(L, "pre_tokenizer", type);
+    }
+}
+
+static void parse_decoder(loader *L, const nt_json *d) {
+    if (L->status != NT_OK || !d || nt_json_is_null(d))
+        return;
+    nt_tokenizer *tok = L->tok;
+    const char *type = nt_json_string(nt_json_get(d, "type"), NULL);
+    if (type && strcmp(type, "Sequence") == 0) {
+        const nt_json *list = nt_json_get(d, "decoders");
+        for (size_t i = 0; i < nt_json_count(list); i++)
+            parse_decoder(L, nt_json_at(list, i));
+        return;
+    }
+    nt_hf_step *st = push_step(L, &tok->decoders, &tok->n_decoders);
+    if (!st)
+        return;
+    if (type && strcmp(type, "Replace") == 0) {
+        size_t len;
+        const char *c = nt_json_string(nt_json_get(d, "content"), &len);
+        st->kind = HF_REPLACE;
+        if (string_pattern(L, nt_json_get(d, "pattern"), "Replace decoder", &st->a,
+                           &st->a_len)) {
+            st->b = dup_bytes(c ? c : "", c ? len : 0);
+            st->b_len = c ? len : 0;
+        }
+    } else if (type && strcmp(type, "ByteFallback") == 0) {
+        st->kind = HF_BYTE_FALLBACK;
+    } else if (type && strcmp(type, "Fuse") == 0) {
+        st->kind = HF_FUSE;
+    } else if (type && strcmp(type, "Strip") == 0) {
+        size_t len;
+        const char *c = nt_json_string(nt_json_get(d, "content"), &len);
+        uint32_t cp;
+        int64_t start = 0, stop = 0;
+        nt_json_int64(nt_json_get(d, "start"), &start);
+        nt_json_int64(nt_json_get(d, "stop"), &stop);
+        if (!c || len == 0 || nt_utf8_decode(c, len, &cp) != (int)len || start < 0 ||
+            stop < 0 || start > 1000 || stop > 1000) {
+            load_fail(L, NT_ERR_FORMAT, "Strip decoder: content must be one character");
+            return;
+        }
+        st->kind = HF_STRIP;
+        st->a = dup_bytes(c, len);
+        st->a_len = len;
+        st->left = (int)start;
+        st->right = (int)stop;
+    } else if (type && strcmp(type, "Metaspace") == 0) {
+        st->kind = HF_METASPACE;
+        st->prepend_scheme = parse_scheme(L, d);
+        metaspace_replacement(L, d, st);
+    } else {
+        unsupported(L, "decoder", type);
+    }
+}
+
+/* ---- loading: vocabulary, merges, added tokens ---------------------------- */
+
+typedef struct id_piece {
+    int64_t id;
+    const char *text;
+    size_t len;
+    int kind;
+} id_piece;
+
+static int by_id(const void *a, const void *b) {
+    const id_piece *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void build_vocab(loader *L, const nt_json *model, const nt_json *added) {
+    nt_tokenizer *tok = L->tok;
+    const nt_json *vocab = nt_json_get(model, "vocab");
+    if (nt_json_kind_of(vocab) != NT_JSON_OBJECT) {
+        load_fail(L, NT_ERR_FORMAT, "model.vocab is not an object");
+        return;
+    }
+    size_t n_vocab = nt_json_count(vocab), n_added = nt_json_count(added);
+    id_piece *all = malloc((n_vocab + n_added + 1) * sizeof *all);
+    if (!all) {
+        load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
+        return;
+    }
+    size_t n = 0;
+    const char *unk = nt_json_string(nt_json_get(model, "unk_token"), NULL);
+    for (size_t i = 0; i < n_vocab; i++) {
+        id_piece *p = &all[n++];
+        p->text = nt_json_key_at(vocab, i, &p->len);
+        if (!nt_json_int64(nt_json_at(vocab, i), &p->id) || p->id < 0 ||
+            p->id >= (1 << 24)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "model.vocab: \"%.64s\" has no valid id", p->text);
+            load_fail(L, NT_ERR_FORMAT, msg);
+            free(all);
+            return;
+        }
+        p->kind = NT_PIECE_NORMAL;
+        if (p->len == 6 && memcmp(p->text, "<0x", 3) == 0 && p->text[5] == '>')
+            p->kind = NT_PIECE_BYTE;
+        if (unk && strcmp(unk, p->text) == 0)
+            p->kind = NT_PIECE_UNKNOWN;
+    }
+    for (size_t i = 0; i < n_added; i++) {
+        const nt_json *t = nt_json_at(added, i);
+        id_piece *p = &all[n++];
+        p->text = nt_json_string(nt_json_get(t, "content"), &p->len);
+        if (!p->text || !nt_json_int64(nt_json_get(t, "id"), &p->id) || p->id < 0 ||
+            p->id >= (1 << 24)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "added_tokens[%zu] has no content or valid id", i);
+            load_fail(L, NT_ERR_FORMAT, msg);
+            free(all);
+            return;
+        }
+        p->kind = bool_field(t, "special", 0) ? NT_PIECE_CONTROL : NT_PIECE_USER_DEFINED;
+        if (unk && strcmp(unk, p->text) == 0)
+            p->kind = NT_PIECE_UNKNOWN;
+    }
+    /* Sort by id; an added token may repeat a vocab entry (same id, same
+     * text) and then takes precedence, being later in the list. */
+    qsort(all, n, sizeof *all, by_id);
+    nt_vocab_builder b;
+    if (nt_vocab_begin(&tok->vocab, &b, (int)n, L->err) != NT_OK) {
+        L->status = L->err ? L->err->status : NT_ERR_NO_MEMORY;
+        free(all);
+        return;
+    }
+    for (size_t i = 0; i < n && L->status == NT_OK; i++) {
+        if (i + 1 < n && all[i + 1].id == all[i].id) {
+            if (all[i + 1].len != all[i].len ||
+                memcmp(all[i + 1].text, all[i].text, all[i].len) != 0) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "id %lld is both \"%.64s\" and \"%.64s\"",
+                         (long long)all[i].id, all[i].text, all[i + 1].text);
+                load_fail(L, NT_ERR_FORMAT, msg);
+            }
+            if (all[i].kind != NT_PIECE_NORMAL && all[i + 1].kind == NT_PIECE_NORMAL)
+                all[i + 1].kind = all[i].kind; /* keep the more specific kind */
+            continue;
+        }
+        if (all[i].id != tok->vocab.n) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "no token has id %d (ids must run from 0)",
+                     tok->vocab.n);
+            load_fail(L, NT_ERR_FORMAT, msg);
+            break;
+        }
+        if (nt_vocab_add(&b, all[i].text, all[i].len, 0.0f, (nt_piece_kind)all[i].kind,
+                         L->err) != NT_OK)
+            L->status = L->err ? L->err->status : NT_ERR_NO_MEMORY;
+    }
+    free(all);
+    if (L->status == NT_OK && nt_vocab_finish(&b, L->path, L->err) != NT_OK)
+        L->status = L->err ? L->err->status : NT_ERR_FORMAT;
+    if (L->status != NT_OK)
+        return;
+    nt_vocab *v = &tok->vocab;
+    v->unk_id = unk ? nt_vocab_find(v, unk, strlen(unk)) : -1;
+    if (unk && v->unk_id < 0)
+        load_fail(L, NT_ERR_FORMAT, "model.unk_token is not in the vocabulary");
+    v->bos_id = nt_vocab_find(v, "<s>", 3);
+    v->eos_id = nt_vocab_find(v, "</s>", 4);
+    v->pad_id = nt_vocab_find(v, "<pad>", 5);
+}
+
+static void build_merges(loader *L, const nt_json *merges) {
+    nt_tokenizer *tok = L->tok;
+    size_t n = nt_json_count(merges);
+    if (nt_json_kind_of(merges) != NT_JSON_ARRAY) {
+        load_fail(L, NT_ERR_FORMAT, "model.merges is not a list");
+        return;
+    }
+    if (nt_merges_init(&tok->merges, (int)n, L->err) != NT_OK) {
+        L->status = NT_ERR_NO_MEMORY;
+        return;
+    }
+    char *joined = NULL;
+    size_t joined_cap = 0;
+    for (size_t i = 0; i < n && L->status == NT_OK; i++) {
+        const nt_json *m = nt_json_at(merges, i);
+        const char *a, *b;
+        size_t a_len, b_len;
+        if (nt_json_kind_of(m) == NT_JSON_STRING) {
+            size_t len;
+            const char *s = nt_json_string(m, &len);
+            const char *sp = memchr(s, ' ', len);
+            a = s;
+            a_len = sp ? (size_t)(sp - s) : len;
+            b = sp ? sp + 1 : NULL;
+            b_len = sp ? len - a_len - 1 : 0;
+            if (b && memchr(b, ' ', b_len))
+                b = NULL;
+        } else {
+            a = nt_json_string(nt_json_at(m, 0), &a_len);
+            b = nt_json_string(nt_json_at(m, 1), &b_len);
+            if (nt_json_count(m) != 2)
+                b = NULL;
+        }
+        char msg[256];
+        if (!a || !b) {
+            snprintf(msg, sizeof msg, "model.merges[%zu] is not two pieces", i);
+            load_fail(L, NT_ERR_FORMAT, msg);
+            break;
+        }
+        int32_t left = nt_vocab_find(&tok->vocab, a, a_len);
+        int32_t right = nt_vocab_find(&tok->vocab, b, b_len);
+        if (left < 0 || right < 0) {
+            snprintf(msg, sizeof msg, "model.merges[%zu] names \"%.*s\", which is not in "
+                     "the vocabulary", i, (int)(left < 0 ? (a_len > 64 ? 64 : a_len)
+                                                         : (b_len > 64 ? 64 : b_len)),
+                     left < 0 ? a : b);
+            load_fail(L, NT_ERR_FORMAT, msg);
+            break;
+        }
+        if (a_len + b_len > joined_cap) {
+            joined_cap = (a_len + b_len) * 2;
+            char *p = realloc(joined, joined_cap);
+            if (!p) {
+                load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+            joined = p;
+        }
+        memcpy(joined, a, a_len);
+        memcpy(joined + a_len, b, b_len);
+        int32_t merged = nt_vocab_find(&tok->vocab, joined, a_len + b_len);
+        if (merged < 0) {
+            snprintf(msg, sizeof msg, "model.merges[%zu] makes \"%.*s\", which is not in "
+                     "the vocabulary", i, (int)((a_len + b_len) > 64 ? 64 : a_len + b_len),
+                     joined);
+            load_fail(L, NT_ERR_FORMAT, msg);
+            break;
+        }
+        if (nt_merges_add(&tok->merges, left, right, merged, L->err) != NT_OK)
+            L->status = NT_ERR_NO_MEMORY;
+    }
+    free(joined);
+}
+
+/* Normalizes s (for added tokens' normalized forms and the encoder). */
+static nt_status run_normalizers(const nt_tokenizer *tok, const char *s, size_t n,
+                                 nt_buf *out, nt_error *err);
+
+static void build_added(loader *L, const nt_json *added) {
+    nt_tokenizer *tok = L->tok;
+    int n = (int)nt_json_count(added);
+    tok->added = calloc((size_t)(n > 0 ? n : 1), sizeof *tok->added);
+    const char **raw = calloc((size_t)(n > 0 ? n : 1), sizeof *raw);
+    const char **raw_ns = calloc((size_t)(n > 0 ? n : 1), sizeof *raw_ns);
+    const char **norm = calloc((size_t)(n > 0 ? n : 1), sizeof *norm);
+    const char **norm_ns = calloc((size_t)(n > 0 ? n : 1), sizeof *norm_ns);
+    size_t *raw_len = calloc((size_t)(n > 0 ? n : 1), sizeof *raw_len);
+    size_t *norm_len = calloc((size_t)(n > 0 ? n : 1), sizeof *norm_len);
+    if (!tok->added || !raw || !raw_ns || !norm || !norm_ns || !raw_len || !norm_len) {
+        load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
+    tok->n_added = n;
+    for (int i = 0; i < n && L->status == NT_OK; i++) {
+        const nt_json *t = nt_json_at(added, (size_t)i);
+        nt_added_token *a = &tok->added[i];
+        int64_t id = 0;
+        const char *content = nt_json_string(nt_json_get(t, "content"), &a->len);
+        nt_json_int64(nt_json_get(t, "id"), &id);
+        a->id = (int32_t)id;
+        a->content = dup_bytes(content, a->len);
+        a->special = bool_field(t, "special", 0);
+        a->lstrip = bool_field(t, "lstrip", 0);
+        a->rstrip = bool_field(t, "rstrip", 0);
+        a->normalized = bool_field(t, "normalized", !a->special);
+        a->single_word = bool_field(t, "single_word", 0);
+        if (!a->content) {
+            load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
+            break;
+        }
+        if (a->normalized && tok->n_normalizers > 0) {
+            nt_buf nb = {0};
+            if (run_normalizers(tok, a->content, a->len, &nb, L->err) != NT_OK) {
+                nt_buf_free(&nb);
+                L->status = L->err ? L->err->status : NT_ERR_NO_MEMORY;
+                break;
+            }
+            a->normalized_content = nb.s ? nb.s : dup_bytes("", 0);
+            a->normalized_len = nb.n;
+            norm[i] = a->normalized_content;
+            norm_len[i] = a->normalized_len;
+            norm_ns[i] = a->special ? NULL : norm[i];
+        } else {
+            raw[i] = a->content;
+            raw_len[i] = a->len;
+            raw_ns[i] = a->special ? NULL : raw[i];
+        }
+    }
+    if (L->status != NT_OK)
+        goto done;
+    if (nt_matcher_init(&tok->added_raw, raw, raw_len, n, L->err) != NT_OK ||
+        nt_matcher_init(&tok->added_raw_nonspecial, raw_ns, raw_len, n, L->err) != NT_OK ||
+        nt_matcher_init(&tok->added_norm, norm, norm_len, n, L->err) != NT_OK ||
+        nt_matcher_init(&tok->added_norm_nonspecial, norm_ns, norm_len, n, L->err) != NT_OK)
+        L->status = NT_ERR_NO_MEMORY;
+done:
+    free(raw);
+    free(raw_ns);
+    free(norm);
+    free(norm_ns);
+    free(raw_len);
+    free(norm_len);
+}
+
+/*
+ * transformers keeps clean_up_tokenization_spaces in tokenizer_config.json
+ * beside tokenizer.json; both it and tokenizers.js default to true. A
+ * missing or unreadable config keeps the default.
+ */
+static void read_clean_up_setting(nt_tokenizer *tok, const char *json_path) {
+    tok->clean_up_spaces = 1;
+    const char *slash = strrchr(json_path, '/');
+    char path[4096];
+    snprintf(path, sizeof path, "%.*stokenizer_config.json",
+             slash ? (int)(slash - json_path + 1) : 0, json_path);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return;
+    nt_buf text = {0};
+    char chunk[65536];
+    size_t got;
+    int ok = 1;
+    while (ok && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        ok = text.n + got <= (16u << 20) && nt_buf_add(&text, chunk, got);
+    fclose(fp);
+    nt_json_doc *doc = ok && text.s ? nt_json_parse(text.s, text.n, NULL, 0) : NULL;
+    const nt_json *v = nt_json_get(nt_json_root(doc), "clean_up_tokenization_spaces");
+    if (nt_json_is_bool(v))
+        tok->clean_up_spaces = nt_json_bool(v);
+    nt_json_free(doc);
+    nt_buf_free(&text);
+}
+
+nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return nt_fail(err, NT_ERR_IO, "%s: cannot open", path);
+    nt_buf text = {0};
+    char chunk[65536];
+    size_t got;
+    int ok = 1;
+    while (ok && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        ok = text.n + got <= MAX_TOKENIZER_JSON && nt_buf_add(&text, chunk, got);
+    int read_error = ferror(fp);
+    fclose(fp);
+    if (!ok || read_error) {
+        nt_buf_free(&text);
+        return nt_fail(err, read_error ? NT_ERR_IO : NT_ERR_FORMAT,
+                       "%s: %s", path, read_error ? "read error" : "too large or out of memory");
+    }
+    char jerr[256];
+    nt_json_doc *doc = nt_json_parse(text.s ? text.s : "", text.n, jerr, sizeof jerr);
+    nt_buf_free(&text);
+    if (!doc)
+        return nt_fail(err, NT_ERR_FORMAT, "%s: not valid JSON: %s", path, jerr);
+
+    loader L = {tok, path, err, NT_OK};
+    const nt_json *root = nt_json_root(doc);
+    const nt_json *model = nt_json_get(root, "model");
+    const char *type = nt_json_string(nt_json_get(model, "type"), NULL);
+    tok->format = NT_FORMAT_HF;
+    if (nt_json_kind_of(root) != NT_JSON_OBJECT || nt_json_kind_of(model) != NT_JSON_OBJECT)
+        load_fail(&L, NT_ERR_FORMAT, "no \"model\" object");
+    else if (type && strcmp(type, "BPE") != 0)
+        unsupported(&L, "model", type);
+    else if (nt_json_kind_of(nt_json_get(model, "dropout")) == NT_JSON_NUMBER &&
+             nt_json_number(nt_json_get(model, "dropout")) != 0.0)
+        load_fail(&L, NT_ERR_UNSUPPORTED, "BPE dropout is not supported");
+    else if (nt_json_string(nt_json_get(model, "continuing_subword_prefix"), NULL) &&
+             *nt_json_string(nt_json_get(model, "continuing_subword_prefix"), NULL))
+        load_fail(&L, NT_ERR_UNSUPPORTED, "continuing_subword_prefix is not supported");
+    else if (nt_json_string(nt_json_get(model, "end_of_word_suffix"), NULL) &&
+             *nt_json_string(nt_json_get(model, "end_of_word_suffix"), NULL))
+        load_fail(&L, NT_ERR_UNSUPPORTED, "end_of_word_suffix is not supported");
+    const nt_json *added = nt_json_get(root, "added_tokens");
+    if (L.status == NT_OK)
+        build_vocab(&L, model, added);
+    if (L.status == NT_OK)
+        build_merges(&L, nt_json_get(model, "merges"));
+    tok->bpe.byte_fallback = bool_field(model, "byte_fallback", 0);
+    tok->bpe.fuse_unk = bool_field(model, "fuse_unk", 0);
+    tok->bpe.ignore_merges = bool_field(model, "ignore_merges", 0);
+    parse_normalizer(&L, nt_json_get(root, "normalizer"));
+    parse_pre_tokenizer(&L, nt_json_get(root, "pre_tokenizer"));
+    parse_decoder(&L, nt_json_get(root, "decoder"));
+    const nt_json *post = nt_json_get(root, "post_processor");
+    const char *post_type = nt_json_string(nt_json_get(post, "type"), NULL);
+    if (L.status == NT_OK && post && !nt_json_is_null(post) &&
+        !(post_type && strcmp(post_type, "TemplateProcessing") == 0))
+        unsupported(&L, "post_processor", post_type); /* bos comes from the caller */
+    if (L.status == NT_OK)
+        build_added(&L, added);
+    if (L.status == NT_OK) {
+        tok->is_special = calloc((size_t)tok->vocab.n, 1);
+        if (!tok->is_special)
+            load_fail(&L, NT_ERR_NO_MEMORY, "out of memory");
+        for (int i = 0; L.status == NT_OK && i < tok->n_added; i++)
+            if (tok->added[i].special)
+                tok->is_special[tok->added[i].id] = 1;
+    }
+    nt_json_free(doc);
+    if (L.status == NT_OK)
+        read_clean_up_setting(tok, path);
+    return L.status;
+}
+
+static void free_steps(nt_hf_step *steps, int n) {
+    for (int i = 0; i < n; i++) {
+        free(steps[i].a);
+        free(steps[i].b);
+    }
+    free(steps);
+}
+
+void nt_hf_tokenizer_free(nt_tokenizer *tok) {
+    nt_merges_free(&tok->merges);
+    for (int i = 0; i < tok->n_added; i++) {
+        free(tok->added[i].content);
+        free(tok->added[i].normalized_content);
+    }
+    free(tok->added);
+    nt_matcher_free(&tok->added_raw);
+    nt_matcher_free(&tok->added_raw_nonspecial);
+    nt_matcher_free(&tok->added_norm);
+    nt_matcher_free(&tok->added_norm_nonspecial);
+    free_steps(tok->normalizers, tok->n_normalizers);
+    free_steps(tok->pre_tokenizers, tok->n_pre_tokenizers);
+    free_steps(tok->decoders, tok->n_decoders);
+}
+
+/* ---- encoding --------------------------------------------------------------- */
+
+/* out = s with every `pat` replaced by `rep` */
+static int replace_all(const char *s, size_t n, const char *pat, size_t pat_len,
+                       const char *rep, size_t rep_len, nt_buf *out) {
+    size_t at = 0;
+    while (at < n) {
+        const char *hit = pat_len <= n - at ? memmem(s + at, n - at, pat, pat_len) : NULL;
+        size_t until = hit ? (size_t)(hit - s) : n;
+        if (!nt_buf_add(out, s + at, until - at))
+            return 0;
+        if (!hit)
+            break;
+        if (!nt_buf_add(out, rep, rep_len))
+            return 0;
+        at = until + pat_len;
+    }
+    return nt_buf_reserve(out, 0);
+}
+
+static nt_status run_normalizers(const nt_tokenizer *tok, const char *s, size_t n,
+                                 nt_buf *out, nt_error *err) {
+    nt_buf cur = {0};
+    if (!nt_buf_add(&cur, s, n))
+        return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
+    for (int i = 0; i < tok->n_normalizers; i++) {
+        const nt_hf_step *st = &tok->normalizers[i];
+        nt_buf next = {0};
+        int ok = 1;
+        switch (st->kind) {
+        case HF_PREPEND:
+            ok = nt_buf_add(&next, st->a, st->a_len) && nt_buf_add(&next, cur.s, cur.n);
+            break;
+        case HF_REPLACE:
+            ok = replace_all(cur.s, cur.n, st->a, st->a_len, st->b, st->b_len, &next);
+            break;
+        case HF_STRIP: {
+            size_t lead = st->left ? leading_space(cur.s, cur.n) : 0;
+            size_t rest = lead < cur.n ? cur.n - lead : 0;
+            size_t trail = st->right ? trailing_space(cur.s + lead, rest) : 0;
+            ok = nt_buf_add(&next, cur.s + lead, trail < rest ? rest - trail : 0) &&
+                 nt_buf_reserve(&next, 0);
+            break;
+        }
+        default: {
+            nt_unicode_form form = st->kind == HF_NFC    ? NT_UNICODE_NFC
+                                   : st->kind == HF_NFKC ? NT_UNICODE_NFKC
+                                   : st->kind == HF_NFD  ? NT_UNICODE_NFD
+                                                         : NT_UNICODE_NFKD;
+            size_t len;
+            char *norm = nt_unicode_normalize(cur.s, cur.n, form, &len);
+            ok = norm && nt_buf_add(&next, norm, len);
+            free(norm);
+            break;
+        }
+        }
+        nt_buf_free(&cur);
+        cur = next;
+        if (!ok || !nt_buf_reserve(&cur, 0)) {
+            nt_buf_free(&cur);
+            return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
+        }
+    }
+    *out = cur;
+    return NT_OK;
+}
+
+/* Words are spans of one buffer. */
+typedef struct span {
+    size_t start, len;
+} span;
+
+typedef struct spans {
+    span *v;
+    size_t n, cap;
+} spans;
+
+static int spans_push(spans *s, size_t start, size_t len) {
+    if (len == 0)
+        return 1;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        span *p = realloc(s->v, cap * sizeof *p);
+        if (!p)
+            return 0;
+        s->v = p;
+        s->cap = cap;
+    }
+    s->v[s->n++] = (span){start, len};
+    return 1;
+}
+
+/* Splits word w of buf at occurrences of pat, by behavior, into out. */
+static int split_span(const char *buf, span w, const char *pat, size_t pat_len,
+                      int behavior, spans *out) {
+    size_t at = w.start, end = w.start + w.len, piece_start = w.start;
+    while (at < end) {
+        const char *hit = pat_len <= end - at ? memmem(buf + at, end - at, pat, pat_len) : NULL;
+        if (!hit)
+            break;
+        size_t h = (size_t)(hit - buf);
+        int ok = 1;
+        switch (behavior) {
+        case SPLIT_REMOVED:
+            ok = spans_push(out, piece_start, h - piece_start);
+            piece_start = h + pat_len;
+            break;
+        case SPLIT_ISOLATED:
+            ok = spans_push(out, piece_start, h - piece_start) &&
+                 spans_push(out, h, pat_len);
+            piece_start = h + pat_len;
+            break;
+        case SPLIT_MERGED_WITH_PREVIOUS:
+            ok = spans_push(out, piece_start, h + pat_len - piece_start);
+            piece_start = h + pat_len;
+            break;
+        case SPLIT_MERGED_WITH_NEXT:
+            ok = spans_push(out, piece_start, h - piece_start);
+            piece_start = h;
+            break;
+        default: { /* Contiguous: runs of the pattern stay together */
+            size_t run_end = h + pat_len;
+            while (run_end + pat_len <= end && memcmp(buf + run_end, pat, pat_len) == 0)
+                run_end += pat_len;
+            ok = spans_push(out, piece_start, h - piece_start) &&
+                 spans_push(out, h, run_end - h);
+            piece_start = run_end;
+            h = run_end - pat_len;
+            break;
+        }
+        }
+        if (!ok)
+            return 0;
+        at = h + pat_len;
+    }
+    return spans_push(out, piece_start, end - piece_start);
+}
+
+/* Pre-tokenizes text into words (spans of *buf, which it may rewrite). */
+static int pre_tokenize(const nt_tokenizer *tok, nt_buf *buf, int section_index,
+                        spans *words) {
+    words->n = 0;
+    if (!spans_push(words, 0, buf->n))
+        return 0;
+    for (int i = 0; i < tok->n_pre_tokenizers; i++) {
+        const nt_hf_step *st = &tok->pre_tokenizers[i];
+        spans next = {0};
+        int ok = 1;
+        if (st->kind == HF_METASPACE) {
+            /* Rewrite each word: spaces to the replacement, maybe a prefix. */
+            nt_buf rewritten = {0};
+            for (size_t w = 0; ok && w < words->n; w++) {
+                const char *s = buf->s + words->v[w].start;
+                size_t n = words->v[w].len, start = rewritten.n;
+                nt_buf one = {0};
+                ok = replace_all(s, n, " ", 1, st->a, st->a_len, &one);
+                int starts = one.n >= st->a_len && memcmp(one.s, st->a, st->a_len) == 0;
+                if (ok && !starts &&
+                    (st->prepend_scheme == SCHEME_ALWAYS ||
+                     (st->prepend_scheme == SCHEME_FIRST && section_index == 0)))
+                    ok = nt_buf_add(&rewritten, st->a, st->a_len);
+                ok = ok && nt_buf_add(&rewritten, one.s ? one.s : "", one.n);
+                nt_buf_free(&one);
+                span whole = {start, rewritten.n - start};
+                if (ok && st->split)
+                    ok = split_span(rewritten.s, whole, st->a, st->a_len,
+                                    SPLIT_MERGED_WITH_NEXT, &next);
+                else if (ok)
+                    ok = spans_push(&next, whole.start, whole.len);
+            }
+            nt_buf_free(buf);
+            *buf = rewritten;
+        } else { /* HF_SPLIT */
+            for (size_t w = 0; ok && w < words->n; w++)
+                ok = split_span(buf->s, words->v[w], st->a, st->a_len, st->behavior, &next);
+        }
+        free(words->v);
+        *words = next;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct section {
+    size_t start, len;
+    int token;   /* added token index, or -1 for text */
+} section;
+
+typedef struct sections {
+    section *v;
+    size_t n, cap;
+} sections;
+
+static int sections_push(sections *s, size_t start, size_t len, int token) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        section *p = realloc(s->v, cap * sizeof *p);
+        if (!p)
+            return 0;
+        s->v = p;
+        s->cap = cap;
+    }
+    s->v[s->n++] = (section){start, len, token};
+    return 1;
+}
+
+/* Splits text at added tokens, then trims around lstrip/rstrip tokens. */
+static int split_added(const nt_tokenizer *tok, const nt_matcher *m, const char *text,
+                       size_t len, sections *out) {
+    out->n = 0;
+    size_t start = 0, at = 0;
+    while (at < len) {
+        size_t mlen;
+        int t = nt_matcher_match(m, text, len, at, &mlen);
+        if (t < 0) {
+            at++;
+            continue;
+        }
+        if (at > start && !sections_push(out, start, at - start, -1))
+            return 0;
+        if (!sections_push(out, at, mlen, t))
+            return 0;
+        at += mlen;
+        start = at;
+    }
+    if (start < len && !sections_push(out, start, len - start, -1))
+        return 0;
+    for (size_t i = 0; i < out->n; i++) {
+        if (out->v[i].token < 0)
+            continue;
+        const nt_added_token *a = &tok->added[out->v[i].token];
+        if (a->lstrip && i > 0 && out->v[i - 1].token < 0)
+            out->v[i - 1].len -= trailing_space(text + out->v[i - 1].start, out->v[i - 1].len);
+        if (a->rstrip && i + 1 < out->n && out->v[i + 1].token < 0) {
+            size_t lead = leading_space(text + out->v[i + 1].start, out->v[i + 1].len);
+            out->v[i + 1].start += lead;
+            out->v[i + 1].len -= lead;
+        }
+    }
+    return 1;
+}
+
+nt_status nt_hf_encode(const nt_tokenizer *tok, const char *text, size_t len,
+                       unsigned flags, nt_ids *out, nt_error *err) {
+    int no_special = (flags & NT_TOKENIZE_NO_SPECIAL) != 0;
+    const nt_matcher *raw = no_special ? &tok->added_raw_nonspecial : &tok->added_raw;
+    const nt_matcher *norm = no_special ? &tok->added_norm_nonspecial : &tok->added_norm;
+    sections outer = {0}, inner = {0};
+    spans words = {0};
+    nt_buf normalized = {0};
+    nt_bpe_scratch scratch = {0};
+    nt_status s = NT_OK;
+    if (!split_added(tok, raw, text, len, &outer))
+        s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+    for (size_t i = 0; s == NT_OK && i < outer.n; i++) {
+        const section *sec = &outer.v[i];
+        if (sec->len == 0)
+            continue;
+        if (sec->token >= 0) {
+            if (!nt_ids_push(out, tok->added[sec->token].id))
+                s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+            continue;
+        }
+        nt_buf_free(&normalized);
+        s = run_normalizers(tok, text + sec->start, sec->len, &normalized, err);
+        if (s != NT_OK || normalized.n == 0)
+            continue;
+        if (!split_added(tok, norm, normalized.s, normalized.n, &inner)) {
+            s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+            break;
+        }
+        for (size_t j = 0; s == NT_OK && j < inner.n; j++) {
+            const section *sub = &inner.v[j];
+            if (sub->len == 0)
+                continue;
+            if (sub->token >= 0) {
+                if (!nt_ids_push(out, tok->added[sub->token].id))
+                    s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+                continue;
+            }
+            nt_buf piece = {0};
+            if (!nt_buf_add(&piece, normalized.s + sub->start, sub->len) ||
+                !pre_tokenize(tok, &piece, (int)i, &words)) {
+                nt_buf_free(&piece);
+                s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+                break;
+            }
+            for (size_t w = 0; s == NT_OK && w < words.n; w++)
+                s = nt_bpe_encode_by_rank(&tok->vocab, &tok->merges, &tok->bpe,
+                                          piece.s + words.v[w].start, words.v[w].len,
+                                          &scratch, out, err);
+            nt_buf_free(&piece);
+        }
+    }
+    free(outer.v);
+    free(inner.v);
+    free(words.v);
+    nt_buf_free(&normalized);
+    nt_bpe_scratch_free(&scratch);
+    return s;
+}
+
+/* ---- decoding ---------------------------------------------------------------- */
+
+/*
+ * transformers' clean_up_tokenization: spaces before punctuation and
+ * English contractions go, applied as this sequence of global replacements
+ * (each one pass, left to right), exactly as transformers and tokenizers.js
+ * apply it.
+ */
+static const struct {
+    const char *from, *to;
+} cleanups[] = {
+    {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+    {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+};
+#define N_CLEANUPS (sizeof cleanups / sizeof cleanups[0])
+
+static int clean_up_spaces(nt_buf *text) {
+    for (size_t i = 0; i < N_CLEANUPS; i++) {
+        size_t from_len = strlen(cleanups[i].from);
+        if (text->n < from_len || !memmem(text->s, text->n, cleanups[i].from, from_len))
+            continue;
+        nt_buf r = {0};
+        if (!replace_all(text->s, text->n, cleanups[i].from, from_len, cleanups[i].to,
+                         strlen(cleanups[i].to), &r))
+            return 0;
+        nt_buf_free(text);
+        *text = r;
+    }
+    return 1;
+}
+
+size_t nt_hf_cleanup_holdback(const nt_tokenizer *tok, const char *text, size_t n) {
+    if (tok->format != NT_FORMAT_HF || !tok->clean_up_spaces)
+        return 0;
+    size_t best = 0;
+    for (size_t i = 0; i < N_CLEANUPS; i++) {
+        size_t len = strlen(cleanups[i].from);
+        for (size_t k = len - 1; k > best; k--)
+            if (k <= n && memcmp(text + n - k, cleanups[i].from, k) == 0) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}
+
+/* The decoder chain works on a list of strings, as HF's does. */
+typedef struct strlist {
+    nt_buf *v;
+    size_t n;
+} strlist;
+
+static void strlist_free(strlist *l) {
+    for (size_t i = 0; i < l->n; i++)
+        nt_buf_free(&l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static int byte_token(const nt_buf *t) {
+    if (t->n != 6 || memcmp(t->s, "<0x", 3) != 0 || t->s[5] != '>')
+        return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = t->s[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* One decoding step over the whole list; returns 0 when out of memory. */
+static int decode_step(const nt_hf_step *st, strlist *l) {
+    switch (st->kind) {
+    case HF_REPLACE:
+        for (size_t i = 0; i < l->n; i++) {
+            nt_buf r = {0};
+            if (!replace_all(l->v[i].s, l->v[i].n, st->a, st->a_len, st->b, st->b_len, &r))
+                return 0;
+            nt_buf_free(&l->v[i]);
+            l->v[i] = r;
+        }
+        return 1;
+    case HF_BYTE_FALLBACK: {
+        size_t w = 0;
+        for (size_t i = 0; i < l->n;) {
+            if (byte_token(&l->v[i]) < 0) {
+                l->v[w++] = l->v[i++];
+                continue;
+            }
+            nt_buf run = {0};
+            int ok = nt_buf_reserve(&run, 0);
+            while (ok && i < l->n && byte_token(&l->v[i]) >= 0) {
+                char byte = (char)byte_token(&l->v[i]);
+                ok = nt_buf_add(&run, &byte, 1);
+                nt_buf_free(&l->v[i++]);
+            }
+            nt_buf text = {0};
+            ok = ok && nt_utf8_append_lossy(&text, (const unsigned char *)run.s, run.n) &&
+                 nt_buf_reserve(&text, 0);
+            nt_buf_free(&run);
+            if (!ok)
+                return 0;
+            /* TextDecoder drops a byte order mark at the start. */
+            if (text.n >= 3 && memcmp(text.s, "\xEF\xBB\xBF", 3) == 0) {
+                memmove(text.s, text.s + 3, text.n - 2);
+                text.n -= 3;
+            }
+            l->v[w++] = text;
+        }
+        l->n = w;
+        return 1;
+    }
+    case HF_FUSE: {
+        if (l->n <= 1)
+            return 1;
+        for (size_t i = 1; i < l->n; i++) {
+            if (!nt_buf_add(&l->v[0], l->v[i].s, l->v[i].n))
+                return 0;
+            nt_buf_free(&l->v[i]);
+        }
+        l->n = 1;
+        return 1;
+    }
+    case HF_STRIP:
+        for (size_t i = 0; i < l->n; i++) {
+            nt_buf *t = &l->v[i];
+            size_t cut = 0, end = t->n;
+            for (int k = 0; k < st->left && t->n - cut >= st->a_len &&
+                            memcmp(t->s + cut, st->a, st->a_len) == 0;
+                 k++)
+                cut += st->a_len;
+            for (int k = 0; k < st->right && end - cut >= st->a_len &&
+                            memcmp(t->s + end - st->a_len, st->a, st->a_len) == 0;
+                 k++)
+                end -= st->a_len;
+            memmove(t->s, t->s + cut, end - cut);
+            t->n = end - cut;
+            t->s[t->n] = '\0';
+        }
+        return 1;
+    case HF_METASPACE:
+        for (size_t i = 0; i < l->n; i++) {
+            nt_buf r = {0};
+            if (!replace_all(l->v[i].s, l->v[i].n, st->a, st->a_len, " ", 1, &r))
+                return 0;
+            if (i == 0 && st->prepend_scheme != SCHEME_NEVER && r.n > 0 && r.s[0] == ' ') {
+                memmove(r.s, r.s + 1, r.n);
+                r.n--;
+            }
+            nt_buf_free(&l->v[i]);
+            l->v[i] = r;
+        }
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+nt_status nt_hf_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,
+                       unsigned flags, nt_buf *out, nt_error *err) {
+    strlist l = {calloc(n > 0 ? n : 1, sizeof(nt_buf)), 0};
+    int ok = l.v != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        if ((flags & NT_DETOKENIZE_SKIP_SPECIAL) && tok->is_special[ids[i]])
+            continue;
+        size_t len;
+        const char *p = nt_vocab_piece(&tok->vocab, ids[i], &len);
+        memset(&l.v[l.n], 0, sizeof l.v[l.n]);
+        ok = nt_buf_add(&l.v[l.n], p, len) && nt_buf_reserve(&l.v[l.n], 0);
+        l.n++;
+    }
+    for (int d = 0; ok && d < tok->n_decoders; d++)
+        ok = decode_step(&tok->decoders[d], &l);
+    nt_buf text = {0};
+    ok = ok && nt_buf_reserve(&text, 0);
+    for (size_t i = 0; ok && i < l.n; i++)
+        ok = nt_buf_add(&text, l.v[i].s, l.v[i].n);
+    if (ok && tok->clean_up_spaces)
+        ok = clean_up_spaces(&text);
+    ok = ok && nt_buf_add(out, text.s, text.n);
+    nt_buf_free(&text);
+    strlist_free(&l);
+    return ok ? NT_OK : nt_fail(err, NT_ERR_NO_MEMORY, "out of memory decoding");
+}

@@ -1,0 +1,154 @@
+/*
+ * tokenizer_impl.h - what the two tokenizer formats share inside the
+ * library: the tokenizer object, the added-token matcher, a byte buffer.
+ *
+ * spm.c turns a SentencePiece model into an nt_tokenizer and implements its
+ * rules; hf.c does the same for tokenizer.json; tokenizer.c is the public
+ * API and the streaming decoder, which work for both.
+ */
+#ifndef NT_TOKENIZER_IMPL_H
+#define NT_TOKENIZER_IMPL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/bpe.h"
+#include "tokenizer/vocab.h"
+
+/* ---- a growing byte buffer ------------------------------------------------ */
+
+typedef struct nt_buf {
+    char *s;
+    size_t n, cap;
+} nt_buf;
+
+static inline int nt_buf_reserve(nt_buf *b, size_t extra) {
+    if (extra > (SIZE_MAX >> 2) || b->n > (SIZE_MAX >> 2))
+        return 0; /* no buffer gets near this; it also bounds the sums below */
+    if (b->n + extra + 1 <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap < b->n + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->s, cap);
+    if (!p)
+        return 0;
+    b->s = p;
+    b->cap = cap;
+    return 1;
+}
+
+static inline int nt_buf_add(nt_buf *b, const char *s, size_t n) {
+    if (!nt_buf_reserve(b, n))
+        return 0;
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    return 1;
+}
+
+static inline void nt_buf_free(nt_buf *b) {
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- matching added tokens in text ------------------------------------------ */
+
+/* Tokens that are matched whole in text: SentencePiece's user-defined
+ * symbols, HF's added tokens. At each position the longest one wins. */
+typedef struct nt_matcher {
+    int n;
+    int32_t *token;         /* index into the caller's token list, by length desc */
+    const char **text;
+    size_t *len;
+    uint8_t first[256];     /* some token starts with this byte */
+} nt_matcher;
+
+/* ---- HF pipeline steps ----------------------------------------------------- */
+
+typedef enum nt_hf_step_kind {
+    HF_PREPEND, HF_REPLACE, HF_STRIP, HF_NFC, HF_NFKC, HF_NFD, HF_NFKD,
+    HF_METASPACE, HF_SPLIT,
+    HF_BYTE_FALLBACK, HF_FUSE
+} nt_hf_step_kind;
+
+typedef struct nt_hf_step {
+    nt_hf_step_kind kind;
+    char *a;                /* prepend / pattern / replacement / content */
+    size_t a_len;
+    char *b;                /* replace: content */
+    size_t b_len;
+    int left, right;        /* strip: counts or flags */
+    int prepend_scheme;     /* metaspace: 0 always, 1 first, 2 never */
+    int split;              /* metaspace: split on the replacement */
+    int behavior;           /* split: see hf.c */
+    int invert;
+} nt_hf_step;
+
+typedef struct nt_added_token {
+    int32_t id;
+    char *content;
+    size_t len;
+    int special, lstrip, rstrip, normalized, single_word;
+    char *normalized_content;  /* content after the normalizer, if normalized */
+    size_t normalized_len;
+} nt_added_token;
+
+enum { NT_FORMAT_SPM = 1, NT_FORMAT_HF = 2 };
+
+struct nt_tokenizer {
+    int format;
+    nt_vocab vocab;
+
+    /* SentencePiece */
+    int byte_fallback;
+    int add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces;
+    int treat_whitespace_as_suffix;
+    nt_matcher user_defined;   /* over vocab ids */
+    char *unk_surface;
+
+    /* HF tokenizer.json */
+    nt_merges merges;
+    nt_bpe_options bpe;
+    nt_added_token *added;
+    int n_added;
+    nt_matcher added_raw, added_raw_nonspecial;       /* unnormalized contents */
+    nt_matcher added_norm, added_norm_nonspecial;     /* normalized contents */
+    nt_hf_step *normalizers, *pre_tokenizers, *decoders;
+    int n_normalizers, n_pre_tokenizers, n_decoders;
+    int clean_up_spaces;       /* transformers' clean_up_tokenization_spaces */
+    uint8_t *is_special;       /* per id: HF special added token / spm control */
+};
+
+/* Builds a matcher over n strings (NULL or empty ones are left out). */
+nt_status nt_matcher_init(nt_matcher *m, const char *const *texts,
+                          const size_t *lens, int n, nt_error *err);
+/* The longest string matching at text[at], as its index; -1 if none. */
+int nt_matcher_match(const nt_matcher *m, const char *text, size_t len,
+                     size_t at, size_t *match_len);
+void nt_matcher_free(nt_matcher *m);
+
+/* Format loaders and rules. */
+nt_status nt_spm_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err);
+nt_status nt_spm_encode(const nt_tokenizer *tok, const char *text, size_t len,
+                        nt_ids *out, nt_error *err);
+nt_status nt_spm_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,
+                        unsigned flags, nt_buf *out, nt_error *err);
+
+nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err);
+nt_status nt_hf_encode(const nt_tokenizer *tok, const char *text, size_t len,
+                       unsigned flags, nt_ids *out, nt_error *err);
+nt_status nt_hf_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,
+                       unsigned flags, nt_buf *out, nt_error *err);
+void nt_hf_tokenizer_free(nt_tokenizer *tok);
+
+/* How many trailing bytes of text the space clean-up may still change
+ * once more text follows (0 when clean-up is off). */
+size_t nt_hf_cleanup_holdback(const nt_tokenizer *tok, const char *text, size_t n);
+
+/* Appends the UTF-8 decoding of bytes, replacing each ill-formed
+ * subsequence by U+FFFD (the WHATWG / Unicode "maximal subpart" rule). */
+int nt_utf8_append_lossy(nt_buf *out, const unsigned char *bytes, size_t n);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * vocab.h - the token table every tokenizer format is read into.
+ *
+ * SentencePiece's tokenizer.model, HF's tokenizer.json and (later) a GGUF's
+ * tokenizer.ggml.* arrays all describe the same thing: for each id, the
+ * piece's bytes, a score and a kind. The encoders and decoders work on this
+ * table only, so where a vocabulary was read from never matters past
+ * loading.
+ */
+#ifndef NT_TOKENIZER_VOCAB_H
+#define NT_TOKENIZER_VOCAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* SentencePiece's piece types; HF added tokens map onto them too. */
+typedef enum nt_piece_kind {
+    NT_PIECE_NORMAL = 1,
+    NT_PIECE_UNKNOWN = 2,
+    NT_PIECE_CONTROL = 3,       /* <s>, </s>: never produced from text by spm */
+    NT_PIECE_USER_DEFINED = 4,  /* always matched whole in text by spm */
+    NT_PIECE_UNUSED = 5,
+    NT_PIECE_BYTE = 6           /* <0x41>: one raw byte */
+} nt_piece_kind;
+
+typedef struct nt_vocab {
+    int n;                /* ids are 0 .. n-1 */
+    char *blob;           /* every piece's bytes, each NUL-terminated */
+    uint32_t *offset;     /* piece i is blob + offset[i] */
+    uint32_t *length;     /* ... of length[i] bytes */
+    float *score;
+    uint8_t *kind;        /* nt_piece_kind */
+    int32_t byte_id[256]; /* the <0xXX> piece of each byte, or -1 */
+    int unk_id, bos_id, eos_id, pad_id; /* -1 where absent */
+    /* piece bytes -> id: open addressing, power-of-two size, -1 empty */
+    int32_t *table;
+    uint32_t table_mask;
+} nt_vocab;
+
+/* Pieces are added with ids 0, 1, 2, ... in order. */
+typedef struct nt_vocab_builder {
+    nt_vocab *v;
+    size_t blob_len, blob_cap;
+    int cap;
+} nt_vocab_builder;
+
+nt_status nt_vocab_begin(nt_vocab *v, nt_vocab_builder *b, int expected_n,
+                         nt_error *err);
+nt_status nt_vocab_add(nt_vocab_builder *b, const char *piece, size_t len,
+                       float score, nt_piece_kind kind, nt_error *err);
+/* Builds the lookup table; fails, naming both ids, on a duplicate piece. */
+nt_status nt_vocab_finish(nt_vocab_builder *b, const char *what, nt_error *err);
+void nt_vocab_free(nt_vocab *v);
+
+/* The id of a piece, or -1. */
+int32_t nt_vocab_find(const nt_vocab *v, const char *piece, size_t len);
+
+static inline const char *nt_vocab_piece(const nt_vocab *v, int id, size_t *len) {
+    *len = v->length[id];
+    return v->blob + v->offset[id];
+}
+
+/* 64-bit FNV-1a, good enough for piece strings and fast on short keys. */
+static inline uint64_t nt_hash_bytes(const char *s, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+#endif
