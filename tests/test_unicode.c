@@ -294,6 +294,17 @@ static void test_basic_cases(void)
     EXPECT(NT_UNICODE_NFD, "\xED\x95\x9C", "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB");
     EXPECT(NT_UNICODE_NFC, "\xE1\x84\x92\xE1\x85\xA1\xE1\x86\xAB", "\xED\x95\x9C");
     EXPECT(NT_UNICODE_NFC, "\xED\x95\x98\xE1\x86\xAB", "\xED\x95\x9C");
+    /* trailing consonants are U+11A8..U+11C2 only: U+11A7 (a vowel) and
+     * U+11C3 stay after U+AC00; an LVT syllable takes no second T */
+    EXPECT(NT_UNICODE_NFC, "\xEA\xB0\x80\xE1\x86\xA8", "\xEA\xB0\x81");
+    EXPECT(NT_UNICODE_NFC, "\xEA\xB0\x80\xE1\x87\x82", "\xEA\xB0\x9B");
+    EXPECT(NT_UNICODE_NFC, "\xEA\xB0\x80\xE1\x86\xA7", "\xEA\xB0\x80\xE1\x86\xA7");
+    EXPECT(NT_UNICODE_NFC, "\xEA\xB0\x80\xE1\x87\x83", "\xEA\xB0\x80\xE1\x87\x83");
+    EXPECT(NT_UNICODE_NFC, "\xEA\xB0\x81\xE1\x86\xA8", "\xEA\xB0\x81\xE1\x86\xA8");
+    /* L + V needs an L (U+1100..U+1112) and a V (U+1161..U+1175) */
+    EXPECT(NT_UNICODE_NFC, "\xE1\x84\x92\xE1\x85\xB5", "\xED\x9E\x88");
+    EXPECT(NT_UNICODE_NFC, "\xE1\x84\x93\xE1\x85\xA1", "\xE1\x84\x93\xE1\x85\xA1");
+    EXPECT(NT_UNICODE_NFC, "\xE1\x84\x80\xE1\x85\xB6", "\xE1\x84\x80\xE1\x85\xB6");
     /* U+320E PARENTHESIZED HANGUL KIYEOK A: a Hangul syllable inside a
      * compatibility decomposition */
     EXPECT(NT_UNICODE_NFKD, "\xE3\x88\x8E", "(\xE1\x84\x80\xE1\x85\xA1)");

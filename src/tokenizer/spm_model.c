@@ -11,13 +11,13 @@
  *   3 sgroup   start of a group: fields up to the matching end-group tag
  *   4 egroup   end of a group
  *   5 i32      4 bytes little-endian (float)
- * Field numbers and defaults come from sentencepiece_model.proto
- * (SentencePiece 0.1.97 and later; the fields read here have not changed
- * since byte_fallback was added):
+ * Field numbers and defaults come from sentencepiece_model.proto, as of
+ * SentencePiece 0.1.97 (Debian's) and of its current master, which agree
+ * on every field read here:
  *
  *   ModelProto        1 pieces (repeated SentencePiece), 2 trainer_spec,
- *                     3 normalizer_spec, 4 self_test_data (skipped),
- *                     5 denormalizer_spec
+ *                     3 normalizer_spec, 4 self_test_data (shape checked,
+ *                     not kept), 5 denormalizer_spec
  *   SentencePiece     1 piece (string), 2 score (float), 3 type (enum,
  *                     default NORMAL)
  *   TrainerSpec       3 model_type (default UNIGRAM), 22 split_by_whitespace
@@ -34,6 +34,11 @@
  * each string is (offsets into the input) and the scalar values, so that a
  * failure has nothing to free but one array; the second validates and then
  * copies the strings into memory the model owns.
+ *
+ * Speed matters a little (vocabularies reach 256k pieces): error messages
+ * are formatted only on failure, pieces in the shape SentencePiece writes
+ * take a short fast path, and the duplicate check is a hash table (with a
+ * sort to fall back on, should crafted texts make probing quadratic).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -156,6 +161,15 @@ static const field_info TRAINER_FIELDS[] = {
     {44, WIRE_LEN, "unk_surface"},
     {0, 0, NULL}};
 
+static const field_info SELF_TEST_FIELDS[] = {
+    {1, WIRE_LEN, "samples"},
+    {0, 0, NULL}};
+
+static const field_info SAMPLE_FIELDS[] = {
+    {1, WIRE_LEN, "input"},
+    {2, WIRE_LEN, "expected"},
+    {0, 0, NULL}};
+
 static const field_info NORMALIZER_FIELDS[] = {
     {1, WIRE_LEN, "name"},
     {2, WIRE_LEN, "precompiled_charsmap"},
@@ -205,32 +219,23 @@ static nt_status parse_fail(parser *p, const char *fmt, ...) {
 }
 
 /*
- * What a read is reading, for messages: `text` as it is, or "field N" /
- * "field N (name)". Formatted only when a message is written.
+ * What a read is reading, for messages: a field_info, which a message
+ * formats as "field N (name)", or as `name` alone when N is 0 (a text such
+ * as "field tag"), or "field N" when there is no name. Passed as a pointer
+ * and formatted only when a message is written.
  */
-typedef struct label {
-    const char *text;
-    unsigned field;
-    const char *name;
-} label;
+typedef const field_info *label;
 
-static label text_label(const char *text) {
-    label l = {text, 0, NULL};
-    return l;
-}
-
-static label field_label(unsigned field, const char *name) {
-    label l = {NULL, field, name};
-    return l;
-}
+static const field_info LABEL_TAG = {0, 0, "field tag"};
+static const field_info LABEL_LENGTH = {0, 0, "length"};
 
 static const char *label_text(label l, char *buf, size_t size) {
-    if (l.text != NULL)
-        return l.text;
-    if (l.name != NULL)
-        snprintf(buf, size, "field %u (%s)", l.field, l.name);
+    if (l->number == 0)
+        return l->name;
+    if (l->name != NULL)
+        snprintf(buf, size, "field %u (%s)", l->number, l->name);
     else
-        snprintf(buf, size, "field %u", l.field);
+        snprintf(buf, size, "field %u", l->number);
     return buf;
 }
 
@@ -316,7 +321,7 @@ static nt_status read_tag(parser *p, span *s, unsigned *field, int *wire,
     *field = 0;
     *wire = 0;
     uint64_t tag = 0;
-    nt_status st = read_varint(p, s, text_label("field tag"), &tag);
+    nt_status st = read_varint(p, s, &LABEL_TAG, &tag);
     if (st != NT_OK)
         return st;
     if (tag > UINT32_MAX)
@@ -345,7 +350,8 @@ static nt_status skip_group(parser *p, span *s, unsigned field, size_t tag_at) {
         if (s->pos >= s->end) {
             char what[64];
             snprintf(what, sizeof what, "group (field %u) never closed", field);
-            return fail_truncated(p, s, text_label(what), tag_at);
+            field_info text = {0, 0, what};
+            return fail_truncated(p, s, &text, tag_at);
         }
         unsigned inner = 0;
         int wire = 0;
@@ -377,7 +383,8 @@ static nt_status skip_group(parser *p, span *s, unsigned field, size_t tag_at) {
 /* Skips the value of a field we do not read. */
 static nt_status skip_value(parser *p, span *s, unsigned field, int wire,
                             size_t tag_at) {
-    label what = field_label(field, NULL);
+    field_info unknown = {field, wire, NULL};
+    label what = &unknown;
     uint64_t ignored;
     span body;
     switch (wire) {
@@ -416,14 +423,10 @@ static nt_status next_field(parser *p, span *s, const field_info *known,
     return NT_OK;
 }
 
-static label info_label(const field_info *info) {
-    return field_label(info->number, info->name);
-}
-
 static nt_status read_bool(parser *p, span *s, const field_info *info,
                            int *out) {
     uint64_t v;
-    nt_status st = read_varint(p, s, info_label(info), &v);
+    nt_status st = read_varint(p, s, info, &v);
     if (st == NT_OK)
         *out = v != 0;
     return st;
@@ -438,7 +441,7 @@ static nt_status read_int32(parser *p, span *s, const field_info *info,
                             int *out) {
     uint64_t v;
     size_t start = s->pos;
-    nt_status st = read_varint(p, s, info_label(info), &v);
+    nt_status st = read_varint(p, s, info, &v);
     if (st != NT_OK)
         return st;
     if (v <= INT32_MAX)
@@ -456,7 +459,7 @@ static nt_status read_int32(parser *p, span *s, const field_info *info,
 static nt_status read_string(parser *p, span *s, const field_info *info,
                              str_ref *out) {
     span body = {0, 0};
-    nt_status st = read_len(p, s, info_label(info), &body);
+    nt_status st = read_len(p, s, info, &body);
     if (st != NT_OK)
         return st;
     out->off = body.pos;
@@ -467,8 +470,41 @@ static nt_status read_string(parser *p, span *s, const field_info *info,
 
 /* ---- the messages ------------------------------------------------------- */
 
+/* Tag bytes of the piece fields, as SentencePiece writes them. */
+#define TAG_PIECE_TEXT 0x0A   /* field 1, length-delimited */
+#define TAG_PIECE_SCORE 0x15  /* field 2, 32-bit */
+#define TAG_PIECE_TYPE 0x18   /* field 3, varint */
+
 static nt_status parse_piece(parser *p, span s, piece_ref *piece) {
+    const unsigned char *d = p->data;
     while (s.pos < s.end) {
+        /*
+         * Fast paths for the usual shapes (one-byte tag, one-byte length
+         * or type), which give exactly what the general path would; any
+         * other shape, and every error, takes the general path.
+         */
+        size_t left = s.end - s.pos;
+        unsigned tag = d[s.pos];
+        if (tag == TAG_PIECE_TEXT && left >= 2 && d[s.pos + 1] < 0x80 &&
+            d[s.pos + 1] <= left - 2) {
+            piece->text.off = s.pos + 2;
+            piece->text.len = d[s.pos + 1];
+            piece->text.present = 1;
+            s.pos += 2 + (size_t)d[s.pos + 1];
+            continue;
+        }
+        if (tag == TAG_PIECE_SCORE && left >= 5) {
+            memcpy(&piece->score, d + s.pos + 1, 4);  /* little-endian host */
+            s.pos += 5;
+            continue;
+        }
+        if (tag == TAG_PIECE_TYPE && left >= 2 && d[s.pos + 1] >= NT_SPM_NORMAL &&
+            d[s.pos + 1] <= NT_SPM_BYTE) {
+            piece->type = d[s.pos + 1];
+            s.pos += 2;
+            continue;
+        }
+
         const field_info *info;
         int wire;
         size_t tag_at;
@@ -483,7 +519,7 @@ static nt_status parse_piece(parser *p, span s, piece_ref *piece) {
             break;
         case 2: {
             unsigned char bytes[4] = {0};
-            st = read_fixed(p, &s, info_label(info), 4, bytes);
+            st = read_fixed(p, &s, info, 4, bytes);
             if (st == NT_OK)
                 memcpy(&piece->score, bytes, 4);  /* little-endian host */
             break;
@@ -491,7 +527,7 @@ static nt_status parse_piece(parser *p, span s, piece_ref *piece) {
         case 3: {
             uint64_t type;
             size_t start = s.pos;
-            st = read_varint(p, &s, info_label(info), &type);
+            st = read_varint(p, &s, info, &type);
             if (st != NT_OK)
                 return st;
             if (type < NT_SPM_NORMAL || type > NT_SPM_BYTE)
@@ -523,7 +559,7 @@ static nt_status parse_trainer_spec(parser *p, span s) {
         case 3: {
             uint64_t type;
             size_t start = s.pos;
-            st = read_varint(p, &s, info_label(info), &type);
+            st = read_varint(p, &s, info, &type);
             if (st != NT_OK)
                 return st;
             if (type < NT_SPM_MODEL_UNIGRAM || type > NT_SPM_MODEL_CHAR)
@@ -575,6 +611,38 @@ static nt_status parse_normalizer_spec(parser *p, span s,
     return NT_OK;
 }
 
+/*
+ * self_test_data is not needed to tokenize, but protobuf (and so
+ * SentencePiece) refuses a file whose self_test_data is malformed, so its
+ * shape is checked: repeated Sample samples = 1, each with string fields
+ * input = 1 and expected = 2.
+ */
+static nt_status parse_self_test_data(parser *p, span s) {
+    while (s.pos < s.end) {
+        const field_info *info;
+        int wire;
+        size_t tag_at;
+        nt_status st =
+            next_field(p, &s, SELF_TEST_FIELDS, &info, &wire, &tag_at);
+        if (st != NT_OK)
+            return st;
+        if (info == NULL)
+            continue;
+        span sample;
+        st = read_len(p, &s, info, &sample);
+        while (st == NT_OK && sample.pos < sample.end) {
+            st = next_field(p, &sample, SAMPLE_FIELDS, &info, &wire, &tag_at);
+            if (st == NT_OK && info != NULL) {
+                span text;
+                st = read_len(p, &sample, info, &text);
+            }
+        }
+        if (st != NT_OK)
+            return st;
+    }
+    return NT_OK;
+}
+
 static void normalizer_defaults(normalizer_fields *n) {
     memset(n, 0, sizeof *n);
     n->add_dummy_prefix = 1;
@@ -582,7 +650,8 @@ static void normalizer_defaults(normalizer_fields *n) {
     n->escape_whitespaces = 1;
 }
 
-static nt_status add_piece(parser *p, piece_ref **out) {
+/* Appends a piece (its message at `msg_off`, its fields in `body`). */
+static nt_status add_piece(parser *p, size_t msg_off, span body) {
     if (p->n_pieces == p->cap_pieces) {
         if (p->n_pieces >= (size_t)INT_MAX)
             return parse_fail(p, "more than %d pieces", INT_MAX);
@@ -599,8 +668,8 @@ static nt_status add_piece(parser *p, piece_ref **out) {
     piece_ref *piece = &p->pieces[p->n_pieces++];
     memset(piece, 0, sizeof *piece);
     piece->type = NT_SPM_NORMAL;
-    *out = piece;
-    return NT_OK;
+    piece->msg_off = msg_off;
+    return parse_piece(p, body, piece);
 }
 
 static nt_status parse_model_proto(parser *p) {
@@ -609,9 +678,23 @@ static nt_status parse_model_proto(parser *p) {
         unsigned field = 0;
         int wire = 0;
         size_t tag_at = 0;
+        nt_status st;
         p->where_piece = NO_PIECE;
         p->where_name = NULL;
-        nt_status st = read_tag(p, &s, &field, &wire, &tag_at);
+        /* The usual case first: a piece with a one-byte tag and length
+           (the general path below gives the same for it). */
+        size_t left = s.end - s.pos;
+        if (p->data[s.pos] == TAG_PIECE_TEXT && left >= 2 &&
+            p->data[s.pos + 1] < 0x80 && p->data[s.pos + 1] <= left - 2) {
+            span body = {s.pos + 2, s.pos + 2 + p->data[s.pos + 1]};
+            p->where_piece = p->n_pieces;
+            st = add_piece(p, s.pos, body);
+            if (st != NT_OK)
+                return st;
+            s.pos = body.end;
+            continue;
+        }
+        st = read_tag(p, &s, &field, &wire, &tag_at);
         if (st != NT_OK)
             return st;
         const field_info *info = find_field(MODEL_FIELDS, field);
@@ -631,22 +714,14 @@ static nt_status parse_model_proto(parser *p) {
                               wire_name(wire), info->wire,
                               wire_name(info->wire));
         span body;
-        st = read_len(p, &s, text_label("length"), &body);
+        st = read_len(p, &s, &LABEL_LENGTH, &body);
         if (st != NT_OK)
             return st;
         switch (field) {
-        case 1: {
-            piece_ref *piece = NULL;
-            st = add_piece(p, &piece);
-            if (st == NT_OK) {
-                piece->msg_off = tag_at;
-                st = parse_piece(p, body, piece);
-            }
-            break;
-        }
+        case 1: st = add_piece(p, tag_at, body); break;
         case 2: st = parse_trainer_spec(p, body); break;
         case 3: st = parse_normalizer_spec(p, body, &p->norm); break;
-        case 4: break;  /* self_test_data: not needed to tokenize */
+        case 4: st = parse_self_test_data(p, body); break;
         case 5:
             p->has_denorm = 1;
             st = parse_normalizer_spec(p, body, &p->denorm);
@@ -752,11 +827,22 @@ static int same_key(const parser *p, size_t a, size_t b) {
 static uint64_t piece_hash(const parser *p, size_t i) {
     const piece_ref *x = &p->pieces[i];
     const unsigned char *s = p->data + x->text.off;
-    uint64_t h = UINT64_C(0xcbf29ce484222325);  /* FNV-1a */
-    h = (h ^ (uint64_t)piece_table(x->type)) * UINT64_C(0x100000001b3);
-    for (size_t k = 0; k < x->text.len; k++)
-        h = (h ^ s[k]) * UINT64_C(0x100000001b3);
-    /* FNV's low bits mix poorly; finish with MurmurHash3's fmix64. */
+    size_t n = x->text.len;
+    const uint64_t mul = UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t h = (uint64_t)n * mul ^ (uint64_t)piece_table(x->type);
+    /* Eight bytes at a time, then the tail zero-padded. */
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * mul;
+        h ^= h >> 29;
+    }
+    if (n > 0) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * mul;
+    }
+    /* MurmurHash3's fmix64, so that every bit of h depends on every byte. */
     h ^= h >> 33;
     h *= UINT64_C(0xff51afd7ed558ccd);
     h ^= h >> 33;

@@ -11,27 +11,39 @@
  * The file is untrusted input. Every varint, length and wire type is checked
  * against the bytes that are there; a malformed file fails with
  * NT_ERR_FORMAT and a message naming the file, the part (piece index,
- * trainer_spec, ...) and the byte offset. Unknown fields of any wire type,
- * groups included, are skipped as protobuf would skip them. A known field
- * with the wrong wire type is an error (protobuf would keep it as an unknown
- * field; for a file we are about to trust, that hides a corrupt field).
+ * trainer_spec, ...) and the byte offset, e.g.
+ *   "tokenizer.model: piece 17: field 1 (piece) at byte 4023: truncated ..."
+ * Unknown fields of any wire type, groups included, are skipped as protobuf
+ * skips them. Fields absent from the file take sentencepiece_model.proto's
+ * defaults; a field given twice follows protobuf: the last scalar wins, and
+ * sub-messages (trainer_spec twice) merge.
  *
- * Fields absent from the file take sentencepiece_model.proto's defaults.
- * Repeated occurrences of a singular field follow protobuf: the last scalar
- * wins, and sub-messages (trainer_spec twice) merge.
- *
- * After parsing, the model is validated the way SentencePiece validates it
- * when loading (model_interface.cc), plus a few checks of our own:
- *   - at least one piece; no piece is empty; piece text is valid UTF-8;
- *   - every type is 1..6;
- *   - no two pieces share a text within one of SentencePiece's two
- *     lookup tables: NORMAL/USER_DEFINED/UNUSED pieces in one,
- *     UNKNOWN/CONTROL/BYTE pieces in the other (so a CONTROL "<s>" beside a
- *     NORMAL "<s>" is allowed, as SentencePiece allows it);
- *   - exactly one UNKNOWN piece, and trainer_spec.unk_id is its index;
- *   - bos_id, eos_id and pad_id are -1 or a piece index;
- *   - BYTE pieces are spelled "<0xHH>" (upper-case hex) and appear only
- *     with byte_fallback, which then needs all 256 of them.
+ * After parsing, the model is checked as SentencePiece checks it when it
+ * loads one (model_interface.cc):
+ *   - at least one piece, and no piece with empty text;
+ *   - no two pieces share a text within one of SentencePiece's two lookup
+ *     tables: NORMAL/USER_DEFINED/UNUSED pieces in one, UNKNOWN/CONTROL/BYTE
+ *     pieces in the other (so a CONTROL "<s>" beside a NORMAL "<s>" is
+ *     allowed, as SentencePiece allows it);
+ *   - exactly one UNKNOWN piece;
+ *   - BYTE pieces are spelled "<0xHH>" (upper-case hex) and appear only with
+ *     byte_fallback, which then needs all 256 of them.
+ * It is also held to rules of our own, stricter than SentencePiece, which
+ * loads such files (protobuf-lite checks neither):
+ *   - piece texts, unk_surface and normalizer names are valid UTF-8 (and the
+ *     latter two, handed out as C strings, hold no NUL);
+ *   - piece types are 1..6 and model_type 1..4 (protobuf would quietly read
+ *     an unknown enum value as the default);
+ *   - a known field with the wrong wire type is an error (protobuf would keep
+ *     it as an unknown field: in a file we are about to trust, that hides a
+ *     corrupt field);
+ *   - trainer_spec.unk_id is the UNKNOWN piece's index, and bos_id, eos_id
+ *     and pad_id are -1 or a piece index.
+ * Note that SentencePiece's own unk_id()/bos_id()/eos_id()/pad_id() do not
+ * read these ids: they look up the texts in trainer_spec fields 45..48
+ * (unk_piece, bos_piece, eos_piece, pad_piece; default "<unk>", "<s>",
+ * "</s>", "<pad>") and answer -1 unless that piece is UNKNOWN (for unk) or
+ * CONTROL. Files spm_train writes keep the two consistent.
  */
 #ifndef NT_TOKENIZER_SPM_MODEL_H
 #define NT_TOKENIZER_SPM_MODEL_H

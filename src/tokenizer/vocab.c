@@ -89,6 +89,10 @@ static int byte_piece_value(const char *p, size_t len) {
     return v;
 }
 
+static int is_reserved(int kind) {
+    return kind == NT_PIECE_UNKNOWN || kind == NT_PIECE_CONTROL || kind == NT_PIECE_BYTE;
+}
+
 nt_status nt_vocab_finish(nt_vocab_builder *b, const char *what, nt_error *err) {
     nt_vocab *v = b->v;
     uint32_t size = 1;
@@ -103,15 +107,26 @@ nt_status nt_vocab_finish(nt_vocab_builder *b, const char *what, nt_error *err) 
         size_t len;
         const char *p = nt_vocab_piece(v, id, &len);
         uint32_t slot = (uint32_t)nt_hash_bytes(p, len) & v->table_mask;
+        int placed = 0;
         while (v->table[slot] >= 0) {
             int other = v->table[slot];
-            if (v->length[other] == len && memcmp(v->blob + v->offset[other], p, len) == 0)
-                return nt_fail(err, NT_ERR_FORMAT,
-                               "%s: tokens %d and %d are the same piece \"%.64s\"",
-                               what, other, id, p);
+            if (v->length[other] == len && memcmp(v->blob + v->offset[other], p, len) == 0) {
+                /* SentencePiece keeps two tables, text pieces and reserved
+                 * ones (unknown, control, byte), and allows one text in
+                 * each; lookups see the text piece. */
+                if (is_reserved(v->kind[other]) == is_reserved(v->kind[id]))
+                    return nt_fail(err, NT_ERR_FORMAT,
+                                   "%s: tokens %d and %d are the same piece \"%.64s\"",
+                                   what, other, id, p);
+                if (is_reserved(v->kind[other]))
+                    v->table[slot] = id;
+                placed = 1;
+                break;
+            }
             slot = (slot + 1) & v->table_mask;
         }
-        v->table[slot] = id;
+        if (!placed)
+            v->table[slot] = id;
         if (v->kind[id] == NT_PIECE_BYTE || v->kind[id] == NT_PIECE_NORMAL) {
             int byte = byte_piece_value(p, len);
             if (byte >= 0 && (v->kind[id] == NT_PIECE_BYTE || v->byte_id[byte] < 0))
