@@ -21,6 +21,7 @@
 #include "fixture.h"
 #include "json.h"
 #include "nemotron.h"
+#include "tokenizer/tokenizer_impl.h"
 
 /* A chunk must not end inside a character. */
 static int whole_characters(const char *s, size_t n) {
@@ -298,6 +299,58 @@ static void check_nfc(const char *fixture_dir, const char *scratch) {
     nt_tokenizer_free(tok);
 }
 
+/*
+ * Long texts are encoded in chunks cut at barrier characters; the ids must
+ * not depend on where the cuts fall. The fixture texts joined by newlines
+ * are encoded whole, then with cuts at every barrier, then every 4 KB.
+ */
+static void check_chunking(const char *fixture_dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer/texts.json", fixture_dir);
+    size_t len;
+    char *json = fixture_read_file(path, &len);
+    nt_json_doc *doc = json ? nt_json_parse(json, len, NULL, 0) : NULL;
+    free(json);
+    CHECK(doc != NULL);
+    if (!doc)
+        return;
+    nt_buf text = {0};
+    for (int round = 0; round < 8; round++)
+        for (size_t i = 0; i < nt_json_count(nt_json_root(doc)); i++) {
+            size_t n;
+            const char *t = nt_json_string(nt_json_at(nt_json_root(doc), i), &n);
+            nt_buf_add(&text, t, n);
+            nt_buf_add(&text, round % 2 ? "\n" : "\n\n", round % 2 ? 1 : 2);
+        }
+    nt_json_free(doc);
+    static const char *files[] = {"nemo-test-2048.model", "legacy.tokenizer.json",
+                                  "metaspace.tokenizer.json"};
+    for (int f = 0; f < 3; f++) {
+        snprintf(path, sizeof path, "%s/tokenizer/%s", fixture_dir, files[f]);
+        nt_error err;
+        nt_tokenizer *tok = nt_tokenizer_load(path, &err);
+        if (!tok)
+            continue;
+        CHECK_MSG(tok->barrier['\n'], "%s: the newline should be a barrier", files[f]);
+        int32_t *whole = NULL, *cut = NULL;
+        size_t n_whole = 0, n_cut = 0;
+        tok->chunk_bytes = SIZE_MAX;
+        CHECK(nt_tokenize(tok, text.s, text.n, 0, &whole, &n_whole, &err) == NT_OK);
+        size_t sizes[] = {1, 4096};
+        for (int k = 0; k < 2; k++) {
+            tok->chunk_bytes = sizes[k];
+            CHECK(nt_tokenize(tok, text.s, text.n, 0, &cut, &n_cut, &err) == NT_OK);
+            CHECK_MSG(n_cut == n_whole && memcmp(cut, whole, n_cut * sizeof *cut) == 0,
+                      "%s: chunks of %zu bytes change the ids (%zu vs %zu ids)", files[f],
+                      sizes[k], n_cut, n_whole);
+            free(cut);
+        }
+        free(whole);
+        nt_tokenizer_free(tok);
+    }
+    nt_buf_free(&text);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_tokenizer FIXTURE_DIR SCRATCH_DIR\n");
@@ -323,5 +376,6 @@ int main(int argc, char **argv) {
     CHECK(system(mk) == 0);
     check_malformed(argv[1], argv[2]);
     check_nfc(argv[1], argv[2]);
+    check_chunking(argv[1]);
     return check_summary();
 }

@@ -343,10 +343,10 @@ nt_status nt_bpe_encode_by_score(const nt_vocab *v, int byte_fallback,
             return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
         }
     }
-    int prev_unk = 0, ok = 1;
+    int ok = 1;
     for (int32_t i = 0; i >= 0 && ok; i = s->symbols[i].next)
         ok = emit_span(v, byte_fallback, text, s->symbols[i].start,
-                       s->symbols[i].len, um, n_um, &prev_unk, out);
+                       s->symbols[i].len, um, n_um, &s->prev_unk, out);
     free(um);
     return ok ? NT_OK : nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
 }
@@ -377,10 +377,12 @@ nt_status nt_bpe_encode_by_rank(const nt_vocab *v, const nt_merges *m,
         return nt_fail(err, NT_ERR_ARGUMENT, "text of %zu bytes is too long", len);
     if (opt->ignore_merges) {
         int32_t whole = nt_vocab_find(v, word, len);
-        if (whole >= 0)
+        if (whole >= 0) {
+            s->prev_unk = 0;
             return nt_ids_push(out, whole)
                        ? NT_OK
                        : nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+        }
     }
     if (!reserve_symbols(s, len))
         return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
@@ -407,7 +409,7 @@ nt_status nt_bpe_encode_by_rank(const nt_vocab *v, const nt_merges *m,
             return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
     }
 
-    int prev_unk = 0;
+    int prev_unk = s->prev_unk;
     for (int32_t i = 0; i >= 0; i = s->symbols[i].next) {
         const nt_bpe_symbol *sym = &s->symbols[i];
         int ok = 1;
@@ -430,5 +432,6 @@ nt_status nt_bpe_encode_by_rank(const nt_vocab *v, const nt_merges *m,
         if (!ok)
             return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
     }
+    s->prev_unk = prev_unk;
     return NT_OK;
 }

@@ -45,12 +45,15 @@ nt_status nt_merges_add(nt_merges *m, int32_t left, int32_t right,
 void nt_merges_free(nt_merges *m);
 
 /* Reusable scratch for encoding, so that encoding allocates nothing once
- * warmed up. */
+ * warmed up. prev_unk says the last id written was a fused-able unknown:
+ * text encoded in several calls (chunks of one long text) fuses unknowns
+ * across the calls exactly as one call would. Zero it to start afresh. */
 typedef struct nt_bpe_scratch {
     struct nt_bpe_symbol *symbols;
     size_t symbols_cap;
     struct nt_bpe_pair *heap;
     size_t heap_n, heap_cap;
+    int prev_unk;
 } nt_bpe_scratch;
 
 void nt_bpe_scratch_free(nt_bpe_scratch *s);

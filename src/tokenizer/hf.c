@@ -510,9 +510,10 @@ static void build_merges(loader *L, const nt_json *merges) {
     free(joined);
 }
 
-/* Normalizes s (for added tokens' normalized forms and the encoder). */
+/* Normalizes s (for added tokens' normalized forms and the encoder): a
+ * whole section, or a chunk of one that begins (first) or ends (last) it. */
 static nt_status run_normalizers(const nt_tokenizer *tok, const char *s, size_t n,
-                                 nt_buf *out, nt_error *err);
+                                 int first, int last, nt_buf *out, nt_error *err);
 
 static void build_added(loader *L, const nt_json *added) {
     nt_tokenizer *tok = L->tok;
@@ -548,7 +549,7 @@ static void build_added(loader *L, const nt_json *added) {
         }
         if (a->normalized && tok->n_normalizers > 0) {
             nt_buf nb = {0};
-            if (run_normalizers(tok, a->content, a->len, &nb, L->err) != NT_OK) {
+            if (run_normalizers(tok, a->content, a->len, 1, 1, &nb, L->err) != NT_OK) {
                 nt_buf_free(&nb);
                 L->status = L->err ? L->err->status : NT_ERR_NO_MEMORY;
                 break;
@@ -727,7 +728,7 @@ static int replace_all(const char *s, size_t n, const char *pat, size_t pat_len,
 }
 
 static nt_status run_normalizers(const nt_tokenizer *tok, const char *s, size_t n,
-                                 nt_buf *out, nt_error *err) {
+                                 int first, int last, nt_buf *out, nt_error *err) {
     nt_buf cur = {0};
     if (!nt_buf_add(&cur, s, n))
         return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
@@ -737,15 +738,16 @@ static nt_status run_normalizers(const nt_tokenizer *tok, const char *s, size_t 
         int ok = 1;
         switch (st->kind) {
         case HF_PREPEND:
-            ok = nt_buf_add(&next, st->a, st->a_len) && nt_buf_add(&next, cur.s, cur.n);
+            ok = (!first || nt_buf_add(&next, st->a, st->a_len)) &&
+                 nt_buf_add(&next, cur.s, cur.n);
             break;
         case HF_REPLACE:
             ok = replace_all(cur.s, cur.n, st->a, st->a_len, st->b, st->b_len, &next);
             break;
         case HF_STRIP: {
-            size_t lead = st->left ? leading_space(cur.s, cur.n) : 0;
+            size_t lead = st->left && first ? leading_space(cur.s, cur.n) : 0;
             size_t rest = lead < cur.n ? cur.n - lead : 0;
-            size_t trail = st->right ? trailing_space(cur.s + lead, rest) : 0;
+            size_t trail = st->right && last ? trailing_space(cur.s + lead, rest) : 0;
             ok = nt_buf_add(&next, cur.s + lead, trail < rest ? rest - trail : 0) &&
                  nt_buf_reserve(&next, 0);
             break;
@@ -844,9 +846,11 @@ static int split_span(const char *buf, span w, const char *pat, size_t pat_len,
     return spans_push(out, piece_start, end - piece_start);
 }
 
-/* Pre-tokenizes text into words (spans of *buf, which it may rewrite). */
+/* Pre-tokenizes text into words (spans of *buf, which it may rewrite).
+ * `continuation`: the text goes on from the previous chunk, so it gets
+ * no prefix. */
 static int pre_tokenize(const nt_tokenizer *tok, nt_buf *buf, int section_index,
-                        spans *words) {
+                        int continuation, spans *words) {
     words->n = 0;
     if (!spans_push(words, 0, buf->n))
         return 0;
@@ -863,7 +867,7 @@ static int pre_tokenize(const nt_tokenizer *tok, nt_buf *buf, int section_index,
                 nt_buf one = {0};
                 ok = replace_all(s, n, " ", 1, st->a, st->a_len, &one);
                 int starts = one.n >= st->a_len && memcmp(one.s, st->a, st->a_len) == 0;
-                if (ok && !starts &&
+                if (ok && !starts && !continuation &&
                     (st->prepend_scheme == SCHEME_ALWAYS ||
                      (st->prepend_scheme == SCHEME_FIRST && section_index == 0)))
                     ok = nt_buf_add(&rewritten, st->a, st->a_len);
@@ -970,35 +974,45 @@ nt_status nt_hf_encode(const nt_tokenizer *tok, const char *text, size_t len,
                 s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
             continue;
         }
-        nt_buf_free(&normalized);
-        s = run_normalizers(tok, text + sec->start, sec->len, &normalized, err);
-        if (s != NT_OK || normalized.n == 0)
-            continue;
-        if (!split_added(tok, norm, normalized.s, normalized.n, &inner)) {
-            s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
-            break;
-        }
-        for (size_t j = 0; s == NT_OK && j < inner.n; j++) {
-            const section *sub = &inner.v[j];
-            if (sub->len == 0)
+        /* A long section is normalized and encoded a chunk at a time. */
+        for (size_t from = 0; s == NT_OK && from < sec->len;) {
+            size_t end = nt_tokenizer_chunk_end(tok, text + sec->start, sec->len, from);
+            nt_buf_free(&normalized);
+            s = run_normalizers(tok, text + sec->start + from, end - from, from == 0,
+                                end == sec->len, &normalized, err);
+            int chunk_continues = from > 0;
+            from = end;
+            if (s != NT_OK || normalized.n == 0)
                 continue;
-            if (sub->token >= 0) {
-                if (!nt_ids_push(out, tok->added[sub->token].id))
-                    s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
-                continue;
-            }
-            nt_buf piece = {0};
-            if (!nt_buf_add(&piece, normalized.s + sub->start, sub->len) ||
-                !pre_tokenize(tok, &piece, (int)i, &words)) {
-                nt_buf_free(&piece);
+            if (!split_added(tok, norm, normalized.s, normalized.n, &inner)) {
                 s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
                 break;
             }
-            for (size_t w = 0; s == NT_OK && w < words.n; w++)
-                s = nt_bpe_encode_by_rank(&tok->vocab, &tok->merges, &tok->bpe,
-                                          piece.s + words.v[w].start, words.v[w].len,
-                                          &scratch, out, err);
-            nt_buf_free(&piece);
+            for (size_t j = 0; s == NT_OK && j < inner.n; j++) {
+                const section *sub = &inner.v[j];
+                if (sub->len == 0)
+                    continue;
+                if (sub->token >= 0) {
+                    if (!nt_ids_push(out, tok->added[sub->token].id))
+                        s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+                    continue;
+                }
+                int continuation = chunk_continues && sub->start == 0;
+                if (!continuation)
+                    scratch.prev_unk = 0; /* unknowns fuse within one piece of text */
+                nt_buf piece = {0};
+                if (!nt_buf_add(&piece, normalized.s + sub->start, sub->len) ||
+                    !pre_tokenize(tok, &piece, (int)i, continuation, &words)) {
+                    nt_buf_free(&piece);
+                    s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+                    break;
+                }
+                for (size_t w = 0; s == NT_OK && w < words.n; w++)
+                    s = nt_bpe_encode_by_rank(&tok->vocab, &tok->merges, &tok->bpe,
+                                              piece.s + words.v[w].start, words.v[w].len,
+                                              &scratch, out, err);
+                nt_buf_free(&piece);
+            }
         }
     }
     free(outer.v);

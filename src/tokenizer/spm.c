@@ -94,19 +94,27 @@ static size_t user_defined_at(const void *user, const char *text, size_t len,
     return nt_matcher_match(user, text, len, at, &n) >= 0 ? n : 0;
 }
 
-/* SentencePiece's Normalizer::Normalize with no character map. */
-static int normalize(const nt_tokenizer *tok, const char *in, size_t len, nt_buf *out) {
+/*
+ * SentencePiece's Normalizer::Normalize with no character map, for one
+ * chunk of a text: `first` and `last` say whether the chunk begins or ends
+ * the text (the dummy prefix and the trimming of spaces happen there). A
+ * chunk ends just after a barrier, never a space, so the run-of-spaces
+ * state need not carry over.
+ */
+static int normalize(const nt_tokenizer *tok, const char *in, size_t len, int first,
+                     int last, nt_buf *out) {
     const char *space = tok->escape_whitespaces ? SPACE_SYMBOL : " ";
     size_t space_len = strlen(space);
     size_t at = 0;
-    if (tok->remove_extra_whitespaces)
+    out->n = 0;
+    if (first && tok->remove_extra_whitespaces)
         while (at < len && in[at] == ' ')
             at++;
     if (at == len)
-        return 1;
-    if (tok->add_dummy_prefix && !nt_buf_add(out, space, space_len))
+        return nt_buf_reserve(out, 0);
+    if (first && tok->add_dummy_prefix && !nt_buf_add(out, space, space_len))
         return 0;
-    int prev_space = tok->remove_extra_whitespaces;
+    int prev_space = first && tok->remove_extra_whitespaces;
     while (at < len) {
         const char *piece = in + at;
         size_t consumed, piece_len;
@@ -136,23 +144,27 @@ static int normalize(const nt_tokenizer *tok, const char *in, size_t len, nt_buf
         if (!tok->remove_extra_whitespaces)
             prev_space = 0;
     }
-    if (tok->remove_extra_whitespaces)
+    if (last && tok->remove_extra_whitespaces)
         while (out->n >= space_len && memcmp(out->s + out->n - space_len, space, space_len) == 0)
             out->n -= space_len;
-    return 1;
+    return nt_buf_reserve(out, 0);
 }
 
 nt_status nt_spm_encode(const nt_tokenizer *tok, const char *text, size_t len,
                         nt_ids *out, nt_error *err) {
     nt_buf norm = {0};
-    if (!normalize(tok, text, len, &norm)) {
-        nt_buf_free(&norm);
-        return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
-    }
     nt_bpe_scratch scratch = {0};
-    nt_status s = nt_bpe_encode_by_score(&tok->vocab, tok->byte_fallback, norm.s,
-                                         norm.n, user_defined_at, &tok->user_defined,
-                                         &scratch, out, err);
+    nt_status s = NT_OK;
+    for (size_t from = 0; s == NT_OK && from < len;) {
+        size_t end = nt_tokenizer_chunk_end(tok, text, len, from);
+        if (!normalize(tok, text + from, end - from, from == 0, end == len, &norm))
+            s = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+        else
+            s = nt_bpe_encode_by_score(&tok->vocab, tok->byte_fallback, norm.s, norm.n,
+                                       user_defined_at, &tok->user_defined, &scratch,
+                                       out, err);
+        from = end;
+    }
     nt_bpe_scratch_free(&scratch);
     nt_buf_free(&norm);
     return s;

@@ -122,6 +122,68 @@ int nt_utf8_append_lossy(nt_buf *out, const unsigned char *b, size_t n) {
     return 1;
 }
 
+/* ---- chunks ------------------------------------------------------------------- */
+
+/* Chunks are at least this long (the text between two barriers decides). */
+#define CHUNK_BYTES (64u << 10)
+
+static void clear_bytes(nt_tokenizer *tok, const char *s, size_t n) {
+    for (size_t i = 0; s && i < n; i++)
+        if ((unsigned char)s[i] < 128)
+            tok->barrier[(unsigned char)s[i]] = 0;
+}
+
+static size_t count_chars(const char *s, size_t n) {
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return chars;
+}
+
+void nt_tokenizer_find_barriers(nt_tokenizer *tok) {
+    tok->chunk_bytes = CHUNK_BYTES;
+    for (int b = 0; b < 128; b++)
+        tok->barrier[b] = b != ' ';
+    for (int id = 0; id < tok->vocab.n; id++) {
+        size_t len;
+        const char *p = nt_vocab_piece(&tok->vocab, id, &len);
+        if (count_chars(p, len) >= 2 && tok->vocab.kind[id] != NT_PIECE_BYTE &&
+            tok->vocab.kind[id] != NT_PIECE_CONTROL && tok->vocab.kind[id] != NT_PIECE_UNKNOWN)
+            clear_bytes(tok, p, len);
+    }
+    int lstrips = 0;
+    for (int i = 0; i < tok->n_added; i++) {
+        clear_bytes(tok, tok->added[i].content, tok->added[i].len);
+        clear_bytes(tok, tok->added[i].normalized_content, tok->added[i].normalized_len);
+        lstrips |= tok->added[i].normalized && (tok->added[i].lstrip || tok->added[i].rstrip);
+    }
+    nt_hf_step *lists[] = {tok->normalizers, tok->pre_tokenizers};
+    int counts[] = {tok->n_normalizers, tok->n_pre_tokenizers};
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < counts[l]; i++) {
+            clear_bytes(tok, lists[l][i].a, lists[l][i].a_len);
+            clear_bytes(tok, lists[l][i].b, lists[l][i].b_len);
+        }
+    /* A normalized added token that strips whitespace beside it could
+     * reach across a chunk's end; such files are encoded whole. */
+    if (lstrips)
+        memset(tok->barrier, 0, sizeof tok->barrier);
+}
+
+size_t nt_tokenizer_chunk_end(const nt_tokenizer *tok, const char *text, size_t len,
+                              size_t from) {
+    if (len - from <= tok->chunk_bytes)
+        return len;
+    for (size_t p = from + tok->chunk_bytes; p + 1 < len; p++) {
+        unsigned char c = (unsigned char)text[p], next = (unsigned char)text[p + 1];
+        /* Cut after a barrier followed by ASCII: nothing after it can
+         * combine with it (Unicode normalization included). */
+        if (c < 128 && tok->barrier[c] && next < 128)
+            return p + 1;
+    }
+    return len;
+}
+
 /* ---- loading ------------------------------------------------------------------ */
 
 static int is_regular_file(const char *path) {
@@ -171,6 +233,7 @@ nt_tokenizer *nt_tokenizer_load(const char *path, nt_error *err) {
         nt_tokenizer_free(tok);
         return NULL;
     }
+    nt_tokenizer_find_barriers(tok);
     return tok;
 }
 

@@ -118,6 +118,17 @@ struct nt_tokenizer {
     nt_hf_step *normalizers, *pre_tokenizers, *decoders;
     int n_normalizers, n_pre_tokenizers, n_decoders;
     int clean_up_spaces;       /* transformers' clean_up_tokenization_spaces */
+
+    /*
+     * Long texts are encoded in chunks so that memory does not grow with
+     * the text. A chunk may end only just after a "barrier": an ASCII
+     * character that no piece of two or more characters, no added token
+     * and no pattern of the pipeline contains, so no merge or match can
+     * cross it (for SentencePiece-trained vocabularies, the newline).
+     * Without a barrier a text is one chunk.
+     */
+    uint8_t barrier[128];
+    size_t chunk_bytes;
     uint8_t *is_special;       /* per id: HF special added token / spm control */
 };
 
@@ -128,6 +139,12 @@ nt_status nt_matcher_init(nt_matcher *m, const char *const *texts,
 int nt_matcher_match(const nt_matcher *m, const char *text, size_t len,
                      size_t at, size_t *match_len);
 void nt_matcher_free(nt_matcher *m);
+
+/* Marks the barriers (after the format's loader has run). */
+void nt_tokenizer_find_barriers(nt_tokenizer *tok);
+/* The end of the chunk of text[from..len) that starts at from. */
+size_t nt_tokenizer_chunk_end(const nt_tokenizer *tok, const char *text, size_t len,
+                              size_t from);
 
 /* Format loaders and rules. */
 nt_status nt_spm_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err);
