@@ -368,7 +368,7 @@ static void build_vocab(loader *L, const nt_json *model, const nt_json *added) {
             return;
         }
         p->kind = NT_PIECE_NORMAL;
-        if (p->len == 6 && memcmp(p->text, "<0x", 3) == 0 && p->text[5] == '>')
+        if (nt_byte_piece_value(p->text, p->len) >= 0)
             p->kind = NT_PIECE_BYTE;
         if (unk && strcmp(unk, p->text) == 0)
             p->kind = NT_PIECE_UNKNOWN;
@@ -1083,22 +1083,7 @@ static void strlist_free(strlist *l) {
     l->n = 0;
 }
 
-static int byte_token(const nt_buf *t) {
-    if (t->n != 6 || memcmp(t->s, "<0x", 3) != 0 || t->s[5] != '>')
-        return -1;
-    int v = 0;
-    for (int i = 3; i < 5; i++) {
-        char c = t->s[i];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
+static int byte_token(const nt_buf *t) { return nt_byte_piece_value(t->s, t->n); }
 
 /* One decoding step over the whole list; returns 0 when out of memory. */
 static int decode_step(const nt_hf_step *st, strlist *l) {

@@ -201,9 +201,8 @@ nt_status nt_spm_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,
         if (v->kind[id] == NT_PIECE_BYTE) {
             size_t len;
             const char *p = nt_vocab_piece(v, id, &len);
-            unsigned value = 0;
-            sscanf(p, "<0x%2X>", &value);
-            bytes[n_bytes++] = (unsigned char)value;
+            int value = nt_byte_piece_value(p, len);
+            bytes[n_bytes++] = (unsigned char)(value >= 0 ? value : 0);
             continue;
         }
         ok = append_bytes(out, bytes, n_bytes);

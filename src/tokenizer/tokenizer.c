@@ -367,8 +367,7 @@ static int is_byte_piece(const nt_tokenizer *tok, int32_t id) {
         return 1;
     size_t len;
     const char *p = nt_vocab_piece(&tok->vocab, id, &len);
-    return tok->format == NT_FORMAT_HF && len == 6 && memcmp(p, "<0x", 3) == 0 &&
-           p[5] == '>';
+    return tok->format == NT_FORMAT_HF && nt_byte_piece_value(p, len) >= 0;
 }
 
 /* Decodes ids[0..n) and returns what extends the emitted text. */

@@ -71,8 +71,7 @@ nt_status nt_vocab_add(nt_vocab_builder *b, const char *piece, size_t len,
     return NT_OK;
 }
 
-/* "<0x41>" -> 0x41, or -1 */
-static int byte_piece_value(const char *p, size_t len) {
+int nt_byte_piece_value(const char *p, size_t len) {
     if (len != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>')
         return -1;
     int v = 0;
@@ -128,7 +127,7 @@ nt_status nt_vocab_finish(nt_vocab_builder *b, const char *what, nt_error *err) 
         if (!placed)
             v->table[slot] = id;
         if (v->kind[id] == NT_PIECE_BYTE || v->kind[id] == NT_PIECE_NORMAL) {
-            int byte = byte_piece_value(p, len);
+            int byte = nt_byte_piece_value(p, len);
             if (byte >= 0 && (v->kind[id] == NT_PIECE_BYTE || v->byte_id[byte] < 0))
                 v->byte_id[byte] = id;
         }

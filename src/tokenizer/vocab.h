@@ -54,6 +54,9 @@ nt_status nt_vocab_add(nt_vocab_builder *b, const char *piece, size_t len,
 nt_status nt_vocab_finish(nt_vocab_builder *b, const char *what, nt_error *err);
 void nt_vocab_free(nt_vocab *v);
 
+/* "<0x41>" -> 0x41: the byte a byte piece stands for, or -1 if p is none. */
+int nt_byte_piece_value(const char *p, size_t len);
+
 /* The id of a piece, or -1. */
 int32_t nt_vocab_find(const nt_vocab *v, const char *piece, size_t len);
 
