@@ -219,7 +219,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--ucd", default="/usr/share/unicode",
                     help="directory with the UCD files (Debian: /usr/share/unicode)")
-    ap.add_argument("--out", default=os.path.join(here, "..", "src", "tokenizer", "unicode_tables.h"))
+    ap.add_argument("--out", default=os.path.normpath(os.path.join(here, "..", "src", "tokenizer", "unicode_tables.h")))
     args = ap.parse_args()
 
     ucd = args.ucd
