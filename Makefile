@@ -14,7 +14,7 @@ BENCH_ARGS ?= -p 512 -n 128 -t 2 --no-mmap
 
 NEMOTRON = $(BUILD)/nemotron
 
-.PHONY: all setup build test test-release test-asan run bench clean
+.PHONY: all setup build test test-release test-asan run bench bench-tokenizer clean
 
 all: build
 
@@ -46,6 +46,10 @@ bench: build
 	@test -f $(BENCH_MODEL)/config.json || \
 	    $(NEMOTRON) synth -o $(BENCH_MODEL) --shape mini-4b --seed 1
 	$(NEMOTRON) bench -m $(BENCH_MODEL) $(BENCH_ARGS)
+
+# Tokenizer speed: a large vocabulary trained here, ours vs spm_encode.
+bench-tokenizer: build
+	tools/bench_tokenizer.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
