@@ -125,7 +125,7 @@ int nt_utf8_append_lossy(nt_buf *out, const unsigned char *b, size_t n) {
 /* ---- chunks ------------------------------------------------------------------- */
 
 /* Chunks are at least this long (the text between two barriers decides). */
-#define CHUNK_BYTES (64u << 10)
+#define CHUNK_BYTES (4u << 10)
 
 static void clear_bytes(nt_tokenizer *tok, const char *s, size_t n) {
     for (size_t i = 0; s && i < n; i++)
