@@ -188,6 +188,16 @@ static void check_flags(const char *fixture_dir) {
     CHECK(nt_detokenize(tok, &bad, 1, 0, &len, &err) == NULL &&
           err.status == NT_ERR_ARGUMENT);
     CHECK(nt_tokenize(tok, "", 0, 0, &ids, &n, &err) == NT_OK && n == 0 && ids == NULL);
+    /* Bytes that are not UTF-8 reach an HF tokenizer as U+FFFD, one per
+     * ill-formed subsequence, as any HF stack's string conversion does. */
+    int32_t *raw = NULL, *replaced = NULL;
+    size_t n_raw = 0, n_replaced = 0;
+    CHECK(nt_tokenize(tok, "a\xFF\xE6\x96" "b", 5, 0, &raw, &n_raw, &err) == NT_OK);
+    CHECK(nt_tokenize(tok, "a\xEF\xBF\xBD\xEF\xBF\xBD" "b", 8, 0, &replaced, &n_replaced,
+                      &err) == NT_OK);
+    CHECK(n_raw == n_replaced && n_raw > 0 && memcmp(raw, replaced, n_raw * sizeof *raw) == 0);
+    free(raw);
+    free(replaced);
     nt_tokenizer_free(tok);
 }
 

@@ -9,9 +9,11 @@
 #               it keeps what the text supports (about 124k pieces from
 #               this corpus, in about a minute: training on 100 MB for the
 #               full 256k takes an hour here).
+#   tokenizer.json  the same vocabulary as HF writes it
+#               (tools/spm_to_tokenizer_json.py).
 # Then build/bench_tokenizer times load, encode (a call per line, as
-# spm_encode works, and the whole file) and decode, and spm_encode is timed
-# on the same file and model (best of 3).
+# spm_encode works, and the whole file) and decode for both files, and
+# spm_encode is timed on the same text and model (best of 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=models/tokbench
@@ -41,7 +43,13 @@ if [ ! -s "$out/big.model" ]; then
         > "$out/train.log" 2>&1
 fi
 
+if [ ! -s "$out/tokenizer.json" ]; then
+    echo "converting to $out/tokenizer.json" >&2
+    python3 tools/spm_to_tokenizer_json.py "$out/big.model" > "$out/tokenizer.json"
+fi
+
 build/bench_tokenizer "$out/big.model" "$out/corpus.txt"
+build/bench_tokenizer "$out/tokenizer.json" "$out/corpus.txt"
 for _ in 1 2 3; do
     start=$(date +%s%N)
     spm_encode --model="$out/big.model" --output_format=id < "$out/corpus.txt" > /dev/null

@@ -953,8 +953,47 @@ static int split_added(const nt_tokenizer *tok, const nt_matcher *m, const char 
     return 1;
 }
 
+/* Whether s is well-formed UTF-8. */
+static int valid_utf8(const char *s, size_t n) {
+    for (size_t at = 0; at < n;) {
+        if ((unsigned char)s[at] < 0x80) {
+            at++;
+            continue;
+        }
+        uint32_t cp;
+        int k = nt_utf8_decode(s + at, n - at, &cp);
+        if (k <= 0)
+            return 0;
+        at += (size_t)k;
+    }
+    return 1;
+}
+
+static nt_status encode_text(const nt_tokenizer *tok, const char *text, size_t len,
+                             unsigned flags, nt_ids *out, nt_error *err);
+
+/*
+ * The HF stack only ever sees text as strings of characters: bytes that
+ * are not UTF-8 have become U+FFFD (one per ill-formed subsequence) before
+ * a tokenizer runs. We do the same rather than encode raw bytes.
+ */
 nt_status nt_hf_encode(const nt_tokenizer *tok, const char *text, size_t len,
                        unsigned flags, nt_ids *out, nt_error *err) {
+    if (valid_utf8(text, len))
+        return encode_text(tok, text, len, flags, out, err);
+    nt_buf clean = {0};
+    if (!nt_utf8_append_lossy(&clean, (const unsigned char *)text, len) ||
+        !nt_buf_reserve(&clean, 0)) {
+        nt_buf_free(&clean);
+        return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory encoding text");
+    }
+    nt_status s = encode_text(tok, clean.s, clean.n, flags, out, err);
+    nt_buf_free(&clean);
+    return s;
+}
+
+static nt_status encode_text(const nt_tokenizer *tok, const char *text, size_t len,
+                             unsigned flags, nt_ids *out, nt_error *err) {
     int no_special = (flags & NT_TOKENIZE_NO_SPECIAL) != 0;
     const nt_matcher *raw = no_special ? &tok->added_raw_nonspecial : &tok->added_raw;
     const nt_matcher *norm = no_special ? &tok->added_norm_nonspecial : &tok->added_norm;
