@@ -1108,133 +1108,143 @@ size_t nt_hf_cleanup_holdback(const nt_tokenizer *tok, const char *text, size_t 
     return best;
 }
 
-/* The decoder chain works on a list of strings, as HF's does. */
-typedef struct strlist {
-    nt_buf *v;
-    size_t n;
-} strlist;
+/*
+ * The decoder chain works on a list of strings, as HF's does. The list is
+ * one text buffer and where each string starts, so that a step costs a
+ * pass over the text, not an allocation per token.
+ */
+typedef struct toklist {
+    nt_buf text;
+    size_t *start;  /* string i is text.s[start[i] .. start[i + 1]) */
+    size_t n, cap;
+} toklist;
 
-static void strlist_free(strlist *l) {
-    for (size_t i = 0; i < l->n; i++)
-        nt_buf_free(&l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
+static void toklist_free(toklist *l) {
+    nt_buf_free(&l->text);
+    free(l->start);
+    memset(l, 0, sizeof *l);
 }
 
-static int byte_token(const nt_buf *t) { return nt_byte_piece_value(t->s, t->n); }
+/* Ends the string being appended to l->text (and starts the next). */
+static int toklist_close(toklist *l) {
+    if (l->n + 2 > l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        size_t *p = realloc(l->start, cap * sizeof *p);
+        if (!p)
+            return 0;
+        l->start = p;
+        l->cap = cap;
+    }
+    if (l->n == 0)
+        l->start[0] = 0;
+    l->start[++l->n] = l->text.n;
+    return 1;
+}
 
-/* One decoding step over the whole list; returns 0 when out of memory. */
-static int decode_step(const nt_hf_step *st, strlist *l) {
-    switch (st->kind) {
-    case HF_REPLACE:
-        for (size_t i = 0; i < l->n; i++) {
-            nt_buf r = {0};
-            if (!replace_all(l->v[i].s, l->v[i].n, st->a, st->a_len, st->b, st->b_len, &r))
-                return 0;
-            nt_buf_free(&l->v[i]);
-            l->v[i] = r;
-        }
-        return 1;
-    case HF_BYTE_FALLBACK: {
-        size_t w = 0;
-        for (size_t i = 0; i < l->n;) {
-            if (byte_token(&l->v[i]) < 0) {
-                l->v[w++] = l->v[i++];
-                continue;
-            }
-            nt_buf run = {0};
-            int ok = nt_buf_reserve(&run, 0);
-            while (ok && i < l->n && byte_token(&l->v[i]) >= 0) {
-                char byte = (char)byte_token(&l->v[i]);
-                ok = nt_buf_add(&run, &byte, 1);
-                nt_buf_free(&l->v[i++]);
-            }
-            nt_buf text = {0};
-            ok = ok && nt_utf8_append_lossy(&text, (const unsigned char *)run.s, run.n) &&
-                 nt_buf_reserve(&text, 0);
-            nt_buf_free(&run);
-            if (!ok)
-                return 0;
-            /* TextDecoder drops a byte order mark at the start. */
-            if (text.n >= 3 && memcmp(text.s, "\xEF\xBB\xBF", 3) == 0) {
-                memmove(text.s, text.s + 3, text.n - 2);
-                text.n -= 3;
-            }
-            l->v[w++] = text;
-        }
-        l->n = w;
-        return 1;
+static const char *tok_at(const toklist *l, size_t i, size_t *len) {
+    *len = l->start[i + 1] - l->start[i];
+    return l->text.s + l->start[i];
+}
+
+/* Appends a decoded byte run as one string: TextDecoder's rules. */
+static int close_byte_run(toklist *out, const nt_buf *run) {
+    size_t before = out->text.n;
+    if (!nt_utf8_append_lossy(&out->text, (const unsigned char *)run->s, run->n))
+        return 0;
+    /* TextDecoder drops a byte order mark at the start. */
+    if (out->text.n - before >= 3 && memcmp(out->text.s + before, "\xEF\xBB\xBF", 3) == 0) {
+        memmove(out->text.s + before, out->text.s + before + 3, out->text.n - before - 3);
+        out->text.n -= 3;
     }
-    case HF_FUSE: {
-        if (l->n <= 1)
-            return 1;
-        for (size_t i = 1; i < l->n; i++) {
-            if (!nt_buf_add(&l->v[0], l->v[i].s, l->v[i].n))
-                return 0;
-            nt_buf_free(&l->v[i]);
+    return toklist_close(out);
+}
+
+/* One decoding step: in -> out. Returns 0 when out of memory. */
+static int decode_step(const nt_hf_step *st, const toklist *in, toklist *out) {
+    int ok = nt_buf_reserve(&out->text, in->text.n);
+    nt_buf run = {0};
+    for (size_t i = 0; ok && i < in->n; i++) {
+        size_t len;
+        const char *t = tok_at(in, i, &len);
+        switch (st->kind) {
+        case HF_REPLACE:
+            ok = replace_all(t, len, st->a, st->a_len, st->b, st->b_len, &out->text) &&
+                 toklist_close(out);
+            break;
+        case HF_BYTE_FALLBACK: {
+            int byte = nt_byte_piece_value(t, len);
+            if (byte >= 0) {
+                char b = (char)byte;
+                ok = nt_buf_add(&run, &b, 1);
+                break;
+            }
+            if (run.n > 0) {
+                ok = close_byte_run(out, &run);
+                run.n = 0;
+            }
+            ok = ok && nt_buf_add(&out->text, t, len) && toklist_close(out);
+            break;
         }
-        l->n = 1;
-        return 1;
-    }
-    case HF_STRIP:
-        for (size_t i = 0; i < l->n; i++) {
-            nt_buf *t = &l->v[i];
-            size_t cut = 0, end = t->n;
-            for (int k = 0; k < st->left && t->n - cut >= st->a_len &&
-                            memcmp(t->s + cut, st->a, st->a_len) == 0;
+        case HF_FUSE:
+            ok = nt_buf_add(&out->text, t, len) && (i + 1 < in->n || toklist_close(out));
+            break;
+        case HF_STRIP: {
+            size_t cut = 0, end = len;
+            for (int k = 0; k < st->left && end - cut >= st->a_len &&
+                            memcmp(t + cut, st->a, st->a_len) == 0;
                  k++)
                 cut += st->a_len;
             for (int k = 0; k < st->right && end - cut >= st->a_len &&
-                            memcmp(t->s + end - st->a_len, st->a, st->a_len) == 0;
+                            memcmp(t + end - st->a_len, st->a, st->a_len) == 0;
                  k++)
                 end -= st->a_len;
-            memmove(t->s, t->s + cut, end - cut);
-            t->n = end - cut;
-            t->s[t->n] = '\0';
+            ok = nt_buf_add(&out->text, t + cut, end - cut) && toklist_close(out);
+            break;
         }
-        return 1;
-    case HF_METASPACE:
-        for (size_t i = 0; i < l->n; i++) {
-            nt_buf r = {0};
-            if (!replace_all(l->v[i].s, l->v[i].n, st->a, st->a_len, " ", 1, &r))
-                return 0;
-            if (i == 0 && st->prepend_scheme != SCHEME_NEVER && r.n > 0 && r.s[0] == ' ') {
-                memmove(r.s, r.s + 1, r.n);
-                r.n--;
+        case HF_METASPACE: {
+            size_t before = out->text.n;
+            ok = replace_all(t, len, st->a, st->a_len, " ", 1, &out->text);
+            if (ok && i == 0 && st->prepend_scheme != SCHEME_NEVER &&
+                out->text.n > before && out->text.s[before] == ' ') {
+                memmove(out->text.s + before, out->text.s + before + 1,
+                        out->text.n - before - 1);
+                out->text.n--;
             }
-            nt_buf_free(&l->v[i]);
-            l->v[i] = r;
+            ok = ok && toklist_close(out);
+            break;
         }
-        return 1;
-    default:
-        return 1;
+        default:
+            ok = nt_buf_add(&out->text, t, len) && toklist_close(out);
+            break;
+        }
     }
+    if (ok && run.n > 0)
+        ok = close_byte_run(out, &run);
+    nt_buf_free(&run);
+    return ok && nt_buf_reserve(&out->text, 0);
 }
 
 nt_status nt_hf_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,
                        unsigned flags, nt_buf *out, nt_error *err) {
-    strlist l = {calloc(n > 0 ? n : 1, sizeof(nt_buf)), 0};
-    int ok = l.v != NULL;
+    toklist l = {0};
+    int ok = nt_buf_reserve(&l.text, 0);
     for (size_t i = 0; ok && i < n; i++) {
         if ((flags & NT_DETOKENIZE_SKIP_SPECIAL) && tok->is_special[ids[i]])
             continue;
         size_t len;
         const char *p = nt_vocab_piece(&tok->vocab, ids[i], &len);
-        memset(&l.v[l.n], 0, sizeof l.v[l.n]);
-        ok = nt_buf_add(&l.v[l.n], p, len) && nt_buf_reserve(&l.v[l.n], 0);
-        l.n++;
+        ok = nt_buf_add(&l.text, p, len) && toklist_close(&l);
     }
-    for (int d = 0; ok && d < tok->n_decoders; d++)
-        ok = decode_step(&tok->decoders[d], &l);
-    nt_buf text = {0};
-    ok = ok && nt_buf_reserve(&text, 0);
-    for (size_t i = 0; ok && i < l.n; i++)
-        ok = nt_buf_add(&text, l.v[i].s, l.v[i].n);
+    for (int d = 0; ok && d < tok->n_decoders && l.n > 0; d++) {
+        toklist next = {0};
+        ok = decode_step(&tok->decoders[d], &l, &next);
+        toklist_free(&l);
+        l = next;
+    }
+    /* The strings, joined, are the text. */
     if (ok && tok->clean_up_spaces)
-        ok = clean_up_spaces(&text);
-    ok = ok && nt_buf_add(out, text.s, text.n);
-    nt_buf_free(&text);
-    strlist_free(&l);
+        ok = clean_up_spaces(&l.text);
+    ok = ok && nt_buf_add(out, l.text.s ? l.text.s : "", l.text.n);
+    toklist_free(&l);
     return ok ? NT_OK : nt_fail(err, NT_ERR_NO_MEMORY, "out of memory decoding");
 }
