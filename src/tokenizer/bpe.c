@@ -62,14 +62,11 @@ nt_status nt_merges_init(nt_merges *m, int expected, nt_error *err) {
     uint32_t size = 16;
     while (size < (uint32_t)expected * 2u)
         size <<= 1;
-    m->keys = malloc((size_t)size * sizeof *m->keys);
-    m->ranks = malloc((size_t)size * sizeof *m->ranks);
-    m->merged = malloc((size_t)size * sizeof *m->merged);
-    if (!m->keys || !m->ranks || !m->merged) {
-        nt_merges_free(m);
+    m->slots = malloc((size_t)size * sizeof *m->slots);
+    if (!m->slots)
         return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory for merge rules");
-    }
-    memset(m->keys, 0xff, (size_t)size * sizeof *m->keys);
+    for (uint32_t i = 0; i < size; i++)
+        m->slots[i].key = UINT64_MAX;
     m->mask = size - 1;
     return NT_OK;
 }
@@ -77,16 +74,16 @@ nt_status nt_merges_init(nt_merges *m, int expected, nt_error *err) {
 static int merges_find(const nt_merges *m, int32_t left, int32_t right,
                        uint32_t *rank, int32_t *merged) {
     uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
-    uint32_t slot = hash_pair(key) & m->mask;
-    while (m->keys[slot] != UINT64_MAX) {
-        if (m->keys[slot] == key) {
-            *rank = m->ranks[slot];
-            *merged = m->merged[slot];
+    for (uint32_t slot = hash_pair(key) & m->mask;; slot = (slot + 1) & m->mask) {
+        const nt_merge_slot *e = &m->slots[slot];
+        if (e->key == key) {
+            *rank = e->rank;
+            *merged = e->merged;
             return 1;
         }
-        slot = (slot + 1) & m->mask;
+        if (e->key == UINT64_MAX)
+            return 0;
     }
-    return 0;
 }
 
 nt_status nt_merges_add(nt_merges *m, int32_t left, int32_t right,
@@ -97,14 +94,12 @@ nt_status nt_merges_add(nt_merges *m, int32_t left, int32_t right,
         if (s != NT_OK)
             return s;
         for (uint32_t i = 0; i <= m->mask; i++) {
-            if (m->keys[i] == UINT64_MAX)
+            if (m->slots[i].key == UINT64_MAX)
                 continue;
-            uint32_t slot = hash_pair(m->keys[i]) & grown.mask;
-            while (grown.keys[slot] != UINT64_MAX)
+            uint32_t slot = hash_pair(m->slots[i].key) & grown.mask;
+            while (grown.slots[slot].key != UINT64_MAX)
                 slot = (slot + 1) & grown.mask;
-            grown.keys[slot] = m->keys[i];
-            grown.ranks[slot] = m->ranks[i];
-            grown.merged[slot] = m->merged[i];
+            grown.slots[slot] = m->slots[i];
         }
         grown.n = m->n;
         nt_merges_free(m);
@@ -112,22 +107,18 @@ nt_status nt_merges_add(nt_merges *m, int32_t left, int32_t right,
     }
     uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
     uint32_t slot = hash_pair(key) & m->mask;
-    while (m->keys[slot] != UINT64_MAX) {
-        if (m->keys[slot] == key)
+    while (m->slots[slot].key != UINT64_MAX) {
+        if (m->slots[slot].key == key)
             return NT_OK; /* the earlier rule has the better rank */
         slot = (slot + 1) & m->mask;
     }
-    m->keys[slot] = key;
-    m->ranks[slot] = (uint32_t)m->n;
-    m->merged[slot] = merged;
+    m->slots[slot] = (nt_merge_slot){key, (uint32_t)m->n, merged};
     m->n++;
     return NT_OK;
 }
 
 void nt_merges_free(nt_merges *m) {
-    free(m->keys);
-    free(m->ranks);
-    free(m->merged);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 

@@ -29,11 +29,17 @@ typedef struct nt_ids {
 int nt_ids_push(nt_ids *a, int32_t id);  /* 0 when out of memory */
 void nt_ids_free(nt_ids *a);
 
-/* Merge rules by rank: (left id, right id) -> (rank, merged id). */
+/* Merge rules by rank: (left id, right id) -> (rank, merged id), in one
+ * open-addressing table whose slots hold all three, so a lookup touches
+ * one cache line. */
+typedef struct nt_merge_slot {
+    uint64_t key;      /* left << 32 | right; UINT64_MAX: empty */
+    uint32_t rank;
+    int32_t merged;
+} nt_merge_slot;
+
 typedef struct nt_merges {
-    uint64_t *keys;    /* left << 32 | right; UINT64_MAX empty */
-    uint32_t *ranks;
-    int32_t *merged;
+    nt_merge_slot *slots;
     uint32_t mask;
     int n;
 } nt_merges;
