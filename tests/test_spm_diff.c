@@ -214,8 +214,7 @@ static const char *const specials[] = {
 static const char *const emoji_seqs[] = {
     "\xF0\x9F\x98\x80",                                       /* 😀 */
     "\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x92\xBB",           /* 👩‍💻 */
-    "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7\xE2\x80\x8D"
-    "\xF0\x9F\x91\xA6",                                       /* 👨‍👩‍👧‍👦 */
+    "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7\xE2\x80\x8D\xF0\x9F\x91\xA6", /* 👨‍👩‍👧‍👦 */
     "\xF0\x9F\x8F\xB3\xEF\xB8\x8F\xE2\x80\x8D\xF0\x9F\x8C\x88", /* 🏳️‍🌈 */
     "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",                       /* 👍🏽 */
     "\xF0\x9F\x87\xAB\xF0\x9F\x87\xB7",                       /* 🇫🇷 */
@@ -438,11 +437,33 @@ static void make_invalid_line(buf *b, rng *r, const nt_tokenizer *tok) {
 /* Random ids: runs of byte pieces (valid, truncated and malformed UTF-8),
  * control, unknown and user-defined ids, pieces starting with U+2581, and
  * any id at all. */
+typedef struct id_kit {
+    int32_t *space_ids;  /* pieces that start with U+2581 */
+    size_t n_space_ids;
+    int32_t space;       /* the piece U+2581 alone, or -1 */
+    int32_t byte0;       /* <0x00>; the byte pieces follow in order */
+} id_kit;
+
 static size_t make_random_ids(int32_t *ids, size_t cap, rng *r, const nt_tokenizer *tok,
-                              const int32_t *space_ids, size_t n_space_ids, int32_t byte0) {
+                              const id_kit *kit) {
+    static const int32_t control[] = {0, 2, 3};
     size_t n = 0;
     uint32_t parts = chance(r, 5) ? 0 : between(r, 1, 24);
     int32_t n_vocab = nt_tokenizer_n_vocab(tok);
+    const int32_t *space_ids = kit->space_ids;
+    size_t n_space_ids = kit->n_space_ids;
+    int32_t byte0 = kit->byte0;
+    /* The decoder drops the dummy prefix's space from the first piece that
+     * starts with U+2581, control ids before it or not; and after a first
+     * piece that is U+2581 alone, from no other. */
+    if (parts > 0 && n_space_ids > 0 && chance(r, 30)) {
+        uint32_t n_control = chance(r, 50) ? 0 : between(r, 1, 2);
+        for (uint32_t i = 0; i < n_control; i++)
+            ids[n++] = control[below(r, 3)];
+        if (kit->space >= 0 && chance(r, 50))
+            ids[n++] = kit->space;
+        ids[n++] = space_ids[below(r, (uint32_t)n_space_ids)];
+    }
     for (uint32_t i = 0; i < parts && n + 8 < cap; i++) {
         uint32_t k = below(r, 100);
         if (k < 30) {
@@ -464,7 +485,6 @@ static size_t make_random_ids(int32_t *ids, size_t cap, rng *r, const nt_tokeniz
                 ids[n++] = byte0 + (unsigned char)c.s[j];
             free(c.s);
         } else if (k < 65) {
-            static const int32_t control[] = {0, 2, 3};
             ids[n++] = control[below(r, 3)];
         } else if (k < 70) {
             ids[n++] = 1; /* <unk> */
@@ -838,20 +858,19 @@ static void run_random_ids(const nt_tokenizer *tok, const char *model, const cha
         }
     }
     int32_t n_vocab = nt_tokenizer_n_vocab(tok);
-    int32_t byte0 = nt_tokenizer_find(tok, "<0x00>", 6);
-    int32_t *space_ids = malloc((size_t)n_vocab * sizeof *space_ids);
-    size_t n_space_ids = 0;
+    id_kit kit = {malloc((size_t)n_vocab * sizeof(int32_t)), 0,
+                  nt_tokenizer_find(tok, "\xE2\x96\x81", 3), nt_tokenizer_find(tok, "<0x00>", 6)};
     for (int32_t id = 0; id < n_vocab; id++) {
         size_t len;
         const char *p = nt_tokenizer_piece(tok, id, &len);
         if (len >= 3 && memcmp(p, "\xE2\x96\x81", 3) == 0)
-            space_ids[n_space_ids++] = id;
+            kit.space_ids[kit.n_space_ids++] = id;
     }
-    if (byte0 >= 0)
+    if (kit.byte0 >= 0)
         for (int b = 0; b < 256; b++) {
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", b);
-            CHECK_MSG(nt_tokenizer_find(tok, name, 6) == byte0 + b,
+            CHECK_MSG(nt_tokenizer_find(tok, name, 6) == kit.byte0 + b,
                       "byte pieces are not in order at %s", name);
         }
 
@@ -862,7 +881,7 @@ static void run_random_ids(const nt_tokenizer *tok, const char *model, const cha
     for (int i = 0; fp && i < N_RANDOM_IDS; i++) {
         rng r = line_rng(g_seed, 3, (uint32_t)i);
         seqs[i] = malloc(256 * sizeof **seqs);
-        lens[i] = make_random_ids(seqs[i], 256, &r, tok, space_ids, n_space_ids, byte0);
+        lens[i] = make_random_ids(seqs[i], 256, &r, tok, &kit);
         for (size_t k = 0; k < lens[i]; k++)
             fprintf(fp, k ? " %d" : "%d", seqs[i][k]);
         fprintf(fp, "\n%s\n", marker_ids);
@@ -902,7 +921,7 @@ static void run_random_ids(const nt_tokenizer *tok, const char *model, const cha
         free(seqs[i]);
     free(seqs);
     free(lens);
-    free(space_ids);
+    free(kit.space_ids);
     free(marker_text.s);
     free(want.s);
     free(line.s);
