@@ -9,11 +9,12 @@
  * the model's own vocabulary (so that long BPE merges happen), punctuation,
  * digits, Latin, Greek, Cyrillic, CJK, Hangul, Arabic and Devanagari
  * letters, emoji (outside the BMP, ZWJ sequences, flags, modifiers),
- * combining marks, C0/C1 control characters, whitespace runs (tab, U+00A0,
+ * combining marks, C0/C1 control characters and NUL, whitespace runs (tab, U+00A0,
  * U+3000, U+200B, ...), a literal U+2581, the user-defined symbols
  * <extra_id_0>..<extra_id_9> and near misses of them, the spellings of the
  * control and byte pieces (<s>, </s>, <unk>, <0x0A>) as plain text, random
- * code points anywhere in Unicode, lines that are empty, all spaces or
+ * code points anywhere in Unicode, runs of one unit (ties between equal
+ * pairs go to the leftmost), lines that are empty, all spaces or
  * padded with spaces, and a few lines longer than the encoder's 4 KB chunk.
  * A second, smaller section adds malformed UTF-8 to such lines (SentencePiece
  * reads each malformed byte as one U+FFFD).
@@ -338,6 +339,8 @@ static void add_part(buf *b, rng *r, const nt_tokenizer *tok) {
         for (uint32_t i = 0; i < n; i++) {
             uint32_t c = chance(r, 70) ? between(r, 1, 0x1F) : chance(r, 50) ? 0x7F
                                                                             : between(r, 0x80, 0x9F);
+            if (chance(r, 5))
+                c = 0; /* NUL too: both sides take lengths, not C strings */
             buf_cp(b, c == '\n' || c == '\r' ? 0x1B : c);
         }
     } else if (k < 83) {
@@ -348,7 +351,20 @@ static void add_part(buf *b, rng *r, const nt_tokenizer *tok) {
             buf_str(b, "\xE2\x96\x81");
     } else if (k < 93) {
         buf_str(b, specials[below(r, COUNT_OF(specials))]);
-    } else if (k < 97) {
+    } else if (k < 96) {                                   /* runs: ties between pairs */
+        static const char *const units[] = {"=", "-", "_", "*", "#", "~", ".", "a", "ab", "0",
+                                            " ", "  ", "\xE2\x96\x81", "\t", "/", "\xE6\x96\x87",
+                                            "<extra_id_4>", "\x01", "\xC3\xA9"};
+        buf unit = {0};
+        if (chance(r, 30))
+            add_vocab_piece(&unit, r, tok);
+        else
+            buf_str(&unit, units[below(r, COUNT_OF(units))]);
+        uint32_t n = between(r, 2, chance(r, 20) ? 60 : 12);
+        for (uint32_t i = 0; i < n; i++)
+            buf_add(b, unit.s, unit.n);
+        free(unit.s);
+    } else if (k < 98) {
         uint32_t n = between(r, 1, 3);
         for (uint32_t i = 0; i < n; i++)
             buf_cp(b, any_cp(r));
@@ -367,7 +383,7 @@ static void make_line(buf *b, rng *r, const nt_tokenizer *tok) {
     if (mode < 3)
         return; /* empty */
     if (mode < 6) {
-        uint32_t n = between(r, 1, 12);
+        uint32_t n = between(r, 1, chance(r, 20) ? 40 : 12);
         for (uint32_t i = 0; i < n; i++)
             buf_add(b, " ", 1);
         return;
@@ -503,11 +519,14 @@ static uint64_t g_seed;
 static int g_count;
 static int g_shown;
 
-static void print_escaped(const char *s, size_t n, size_t max) {
-    fputc('"', stderr);
+/* Text for a human: control, invisible and confusable characters and
+ * malformed bytes escaped, at most `max` bytes of it. */
+static void print_text(const char *s, size_t n, size_t max, int quoted) {
+    if (quoted)
+        fputc('"', stderr);
     for (size_t i = 0; i < n;) {
         if (i >= max) {
-            fprintf(stderr, "\"... (%zu bytes in all)", n);
+            fprintf(stderr, "%s... (%zu bytes in all)", quoted ? "\"" : "", n);
             return;
         }
         unsigned char c = (unsigned char)s[i];
@@ -538,8 +557,11 @@ static void print_escaped(const char *s, size_t n, size_t max) {
             i += k;
         }
     }
-    fputc('"', stderr);
+    if (quoted)
+        fputc('"', stderr);
 }
+
+static void print_escaped(const char *s, size_t n, size_t max) { print_text(s, n, max, 1); }
 
 static void print_ids(const nt_tokenizer *tok, const char *label, const int32_t *ids, size_t n,
                       size_t from) {
@@ -552,7 +574,7 @@ static void print_ids(const nt_tokenizer *tok, const char *label, const int32_t 
         fprintf(stderr, " %d", ids[i]);
         if (p) {
             fputc('(', stderr);
-            fwrite(p, 1, len, stderr);
+            print_text(p, len, 64, 0);
             fputc(')', stderr);
         }
     }
@@ -614,6 +636,8 @@ static int run_tool(const char *tool, const char *model, const char *format_flag
 }
 
 static int mkdirs(const char *path) {
+    if (!*path)
+        return 0;
     char *p = strdup(path);
     int ok = p != NULL;
     for (char *q = p + 1; ok && *q; q++) {
