@@ -9,15 +9,15 @@
  * the model's own vocabulary (so that long BPE merges happen), punctuation,
  * digits, Latin, Greek, Cyrillic, CJK, Hangul, Arabic and Devanagari
  * letters, emoji (outside the BMP, ZWJ sequences, flags, modifiers),
- * combining marks, C0/C1 control characters and NUL, whitespace runs (tab, U+00A0,
- * U+3000, U+200B, ...), a literal U+2581, the user-defined symbols
- * <extra_id_0>..<extra_id_9> and near misses of them, the spellings of the
- * control and byte pieces (<s>, </s>, <unk>, <0x0A>) as plain text, random
- * code points anywhere in Unicode, runs of one unit (ties between equal
- * pairs go to the leftmost), lines that are empty, all spaces or
- * padded with spaces, and a few lines longer than the encoder's 4 KB chunk.
- * A second, smaller section adds malformed UTF-8 to such lines (SentencePiece
- * reads each malformed byte as one U+FFFD).
+ * combining marks, C0 and C1 control characters (NUL and DEL included),
+ * whitespace runs (tab, U+00A0, U+3000, U+200B, ...), a literal U+2581,
+ * the user-defined symbols <extra_id_0>..<extra_id_9> and near misses of
+ * them, the spellings of the control and byte pieces (<s>, </s>, <unk>,
+ * <0x0A>) as plain text, random code points anywhere in Unicode, runs of
+ * one unit (where equal pairs tie and the leftmost must win), lines that
+ * are empty, all spaces or padded with spaces, and a few lines longer than
+ * the encoder's 4 KB chunks. A second, smaller section puts malformed UTF-8
+ * into such lines (SentencePiece reads each malformed byte as one U+FFFD).
  *
  * Debian's spm_encode (sentencepiece 0.1.97) encodes the lines, and every
  * line's ids must equal nt_tokenize's exactly. spm_decode decodes those
@@ -25,8 +25,9 @@
  * few hundred random id sequences (byte pieces forming valid and malformed
  * UTF-8, control, unknown and user-defined ids, pieces starting with U+2581)
  * go through spm_decode and nt_detokenize alike. Every decode is also
- * streamed through nt_detokenizer one id at a time: the pieces must join to
- * exactly nt_detokenize's text and none may split a UTF-8 character.
+ * streamed through nt_detokenizer one id at a time (the first STREAM_MAX
+ * ids of it): the pieces must join to exactly nt_detokenize's text and
+ * none may split a UTF-8 character.
  *
  * Two things about the tools shape the files: spm_encode and spm_decode
  * work line by line (so no generated line holds '\n' or '\r'), and
@@ -337,8 +338,13 @@ static void add_part(buf *b, rng *r, const nt_tokenizer *tok) {
     } else if (k < 77) {                                   /* C0, DEL, C1 */
         uint32_t n = between(r, 1, 3);
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t c = chance(r, 70) ? between(r, 1, 0x1F) : chance(r, 50) ? 0x7F
-                                                                            : between(r, 0x80, 0x9F);
+            uint32_t c;
+            if (chance(r, 70))
+                c = between(r, 1, 0x1F);
+            else if (chance(r, 50))
+                c = 0x7F;
+            else
+                c = between(r, 0x80, 0x9F);
             if (chance(r, 5))
                 c = 0; /* NUL too: both sides take lengths, not C strings */
             buf_cp(b, c == '\n' || c == '\r' ? 0x1B : c);
