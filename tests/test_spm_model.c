@@ -28,6 +28,7 @@
 #include "internal.h"
 #include "rng.h"
 #include "tokenizer/spm_model.h"
+#include "tokenizer/vocab.h"
 
 #define SYNTH "synthetic.model"
 
@@ -1191,27 +1192,9 @@ static void test_value_errors(void) {
 
 /* ---- the duplicate check at scale --------------------------------------------- */
 
-/* Mirrors piece_hash() in spm_model.c for a NORMAL piece. */
+/* piece_hash() in spm_model.c for a NORMAL piece (table 0). */
 static uint64_t normal_piece_hash(const char *s, size_t n) {
-    const uint64_t mul = UINT64_C(0x9E3779B97F4A7C15);
-    uint64_t h = (uint64_t)n * mul ^ 0;
-    for (; n >= 8; s += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * mul;
-        h ^= h >> 29;
-    }
-    if (n > 0) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
-        h = (h ^ w) * mul;
-    }
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return h;
+    return nt_hash_bytes_seeded(s, n, 0);
 }
 
 /*

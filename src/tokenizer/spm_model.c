@@ -52,6 +52,7 @@
 
 #include "internal.h"
 #include "tokenizer/spm_model.h"
+#include "tokenizer/vocab.h"
 
 enum {
     WIRE_VARINT = 0,
@@ -826,29 +827,8 @@ static int same_key(const parser *p, size_t a, size_t b) {
 
 static uint64_t piece_hash(const parser *p, size_t i) {
     const piece_ref *x = &p->pieces[i];
-    const unsigned char *s = p->data + x->text.off;
-    size_t n = x->text.len;
-    const uint64_t mul = UINT64_C(0x9E3779B97F4A7C15);
-    uint64_t h = (uint64_t)n * mul ^ (uint64_t)piece_table(x->type);
-    /* Eight bytes at a time, then the tail zero-padded. */
-    for (; n >= 8; s += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, s, 8);
-        h = (h ^ w) * mul;
-        h ^= h >> 29;
-    }
-    if (n > 0) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
-        h = (h ^ w) * mul;
-    }
-    /* MurmurHash3's fmix64, so that every bit of h depends on every byte. */
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return h;
+    return nt_hash_bytes_seeded((const char *)p->data + x->text.off, x->text.len,
+                                (uint64_t)piece_table(x->type));
 }
 
 typedef struct sort_key {

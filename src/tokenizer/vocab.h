@@ -66,11 +66,16 @@ static inline const char *nt_vocab_piece(const nt_vocab *v, int id, size_t *len)
     return v->blob + v->offset[id];
 }
 
-/* A hash of piece bytes, eight at a time: pieces are short, and loading a
- * 256k vocabulary with half a million merges hashes a few million of them. */
-static inline uint64_t nt_hash_bytes(const char *s, size_t len) {
+/*
+ * A hash of piece bytes, eight at a time: pieces are short, and loading a
+ * 256k vocabulary with half a million merges hashes a few million of them.
+ * `seed` separates tables that hash the same texts (SentencePiece's two
+ * piece tables). MurmurHash3's fmix64 at the end makes every bit of the
+ * result depend on every byte.
+ */
+static inline uint64_t nt_hash_bytes_seeded(const char *s, size_t len, uint64_t seed) {
     const uint64_t mul = 0x9E3779B97F4A7C15ull;
-    uint64_t h = (uint64_t)len * mul;
+    uint64_t h = (uint64_t)len * mul ^ seed;
     for (; len >= 8; s += 8, len -= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
@@ -82,10 +87,16 @@ static inline uint64_t nt_hash_bytes(const char *s, size_t len) {
         memcpy(&w, s, len);
         h = (h ^ w) * mul;
     }
-    h ^= h >> 32;
+    h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     return h;
+}
+
+static inline uint64_t nt_hash_bytes(const char *s, size_t len) {
+    return nt_hash_bytes_seeded(s, len, 0);
 }
 
 #endif
