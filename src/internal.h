@@ -27,6 +27,14 @@
 #define NT_PRINTF(fmt_index, first_arg)
 #endif
 
+/* A hint to start loading the cache line at addr; loops over big hash
+ * tables use it to overlap the misses of several lookups. */
+#if defined(__GNUC__) || defined(__clang__)
+#define NT_PREFETCH(addr) __builtin_prefetch(addr)
+#else
+#define NT_PREFETCH(addr) ((void)0)
+#endif
+
 /* Fills `err` (when not NULL) and returns `status`. */
 nt_status nt_fail(nt_error *err, nt_status status, const char *fmt, ...)
     NT_PRINTF(3, 4);

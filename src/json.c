@@ -32,6 +32,11 @@
  *   - Line and column are computed only when reporting an error, by
  *     counting newlines up to the offending byte.
  *
+ *   - A streamed container (nt_json_parse_streaming) takes an arena mark
+ *     when it opens. Each of its elements is built as usual, handed to the
+ *     callback, then dropped: the pending vector pops it and the arena goes
+ *     back to the mark, so the same few kilobytes serve every element.
+ *
  * There is no global or static mutable state: all of it lives in the
  * parser and in the document.
  */
@@ -89,9 +94,21 @@ struct nt_json_doc {
     nt_json root;
 };
 
+/* A position in the arena to go back to: everything allocated after it
+ * is released by nt_json_arena_reset(). */
+typedef struct nt_json_mark {
+    nt_json_block *blocks;
+    nt_json_block *cur;
+    size_t used;
+} nt_json_mark;
+
 typedef struct nt_json_frame {
     size_t start;   /* index in the pending vector of the first child */
     int is_object;
+    int stream;     /* the stream this container feeds, or -1 */
+    uint32_t paths; /* streams whose path runs through this container */
+    size_t count;   /* elements streamed so far */
+    nt_json_mark mark;
 } nt_json_frame;
 
 typedef struct nt_json_parser {
@@ -109,6 +126,10 @@ typedef struct nt_json_parser {
 
     nt_json_frame frames[NT_JSON_MAX_DEPTH];
     int depth;
+
+    const nt_json_stream *streams;
+    size_t n_streams;
+    const unsigned char *element_start;  /* of the element being streamed */
 
     locale_t c_locale;  /* made on first use, freed at the end */
 } nt_json_parser;
@@ -165,6 +186,24 @@ static void *nt_json_arena_alloc(nt_json_arena *a, size_t size, size_t align) {
     if (a->next_size < NT_JSON_BLOCK_MAX) a->next_size *= 2;
     b->used = size;
     return nt_json_block_data(b);
+}
+
+static nt_json_mark nt_json_arena_mark(const nt_json_arena *a) {
+    nt_json_mark m;
+    m.blocks = a->blocks;
+    m.cur = a->cur;
+    m.used = a->cur != NULL ? a->cur->used : 0;
+    return m;
+}
+
+static void nt_json_arena_reset(nt_json_arena *a, const nt_json_mark *m) {
+    while (a->blocks != m->blocks) {
+        nt_json_block *next = a->blocks->next;
+        free(a->blocks);
+        a->blocks = next;
+    }
+    a->cur = m->cur;
+    if (a->cur != NULL) a->cur->used = m->used;
 }
 
 /* Gives back the unused tail of the latest allocation `p` of `had` bytes,
@@ -293,6 +332,21 @@ static const unsigned char nt_json_string_special[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
 };
 
+/*
+ * Nonzero when one of the 8 bytes in w is special as above. Each term is
+ * exact for its lowest flagged byte (borrows only run upwards), which is
+ * all a "none of them" test needs:
+ *   w & 0x80..            non-ASCII
+ *   (w - 0x20..) & ~w     a byte below 0x20
+ *   zero bytes of w ^ '"' and w ^ '\\'
+ */
+static uint64_t nt_json_special_bytes(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    return (w | ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
+            ((backslash - ones) & ~backslash)) & highs;
+}
+
 /* Length of the well-formed UTF-8 sequence at p (whose first byte is
  * >= 0x80), or 0 if it is not one: no overlongs, no surrogates, nothing
  * past U+10FFFF, no truncation. */
@@ -419,6 +473,14 @@ static const unsigned char *nt_json_parse_string(nt_json_parser *ps,
     /* Pass 1: find the closing quote, validating everything on the way. */
     for (;;) {
         unsigned c;
+        /* Eight bytes at a time while none is special, then byte by byte
+         * up to the first that is. */
+        while (end - q >= 8) {
+            uint64_t w;
+            memcpy(&w, q, 8);
+            if (nt_json_special_bytes(w) != 0) break;
+            q += 8;
+        }
         while (q < end && !nt_json_string_special[*q]) q++;
         if (q >= end) {
             nt_json_fail(ps, end, "unexpected end of input in string "
@@ -706,11 +768,15 @@ static int nt_json_push(nt_json_parser *ps, const nt_json *v) {
     return 1;
 }
 
+static int nt_json_stream_end(nt_json_parser *ps, nt_json_frame *f);
+
 /* Closes the innermost container: moves its children into the arena. */
 static int nt_json_close(nt_json_parser *ps, nt_json *v) {
     nt_json_frame *f = &ps->frames[--ps->depth];
     size_t count = ps->n_pending - f->start;
     nt_json *items = NULL;
+
+    if (f->stream >= 0 && !nt_json_stream_end(ps, f)) return 0;
 
     if (count > 0) {
         items = nt_json_arena_alloc(&ps->arena, count * sizeof(nt_json),
@@ -789,6 +855,115 @@ static const unsigned char *nt_json_parse_literal(nt_json_parser *ps,
     return p + n;
 }
 
+/* The i-th '.'-separated key of `path` and its length; NULL past the last. */
+static const char *nt_json_path_key(const char *path, int i, size_t *len) {
+    const char *dot;
+    for (; i > 0; i--) {
+        path = strchr(path, '.');
+        if (path == NULL) return NULL;
+        path++;
+    }
+    dot = strchr(path, '.');
+    *len = dot != NULL ? (size_t)(dot - path) : strlen(path);
+    return path;
+}
+
+/*
+ * Pushes the frame of a container that opens at the current depth, and
+ * works out whether it is streamed: the streams whose path has matched
+ * every key so far, and which match this container's key too, carry on;
+ * one whose path ends here feeds on this container.
+ */
+static void nt_json_open(nt_json_parser *ps, int is_object,
+                         const unsigned char *at) {
+    int d = ps->depth;
+    nt_json_frame *f = &ps->frames[d];
+    uint32_t paths = 0;
+    size_t i;
+
+    f->start = ps->n_pending;
+    f->is_object = is_object;
+    f->stream = -1;
+    f->count = 0;
+    if (d == 0) {
+        for (i = 0; i < ps->n_streams; i++) paths |= (uint32_t)1 << i;
+    } else {
+        const nt_json_frame *parent = &ps->frames[d - 1];
+        if (parent->paths != 0 && parent->is_object) {
+            const nt_json *member = &ps->pending[ps->n_pending - 1];
+            for (i = 0; i < ps->n_streams; i++) {
+                size_t len, next_len;
+                const char *key;
+                if (!(parent->paths >> i & 1)) continue;
+                key = nt_json_path_key(ps->streams[i].path, d - 1, &len);
+                if (key == NULL || len != member->key_len ||
+                    memcmp(key, member->key, len) != 0)
+                    continue;
+                if (nt_json_path_key(ps->streams[i].path, d, &next_len) == NULL) {
+                    f->stream = (int)i;  /* the path ends here */
+                    f->mark = nt_json_arena_mark(&ps->arena);
+                    ps->element_start = at;
+                } else {
+                    paths |= (uint32_t)1 << i;
+                }
+            }
+        }
+    }
+    f->paths = f->stream >= 0 ? 0 : paths;
+    ps->depth++;
+}
+
+/*
+ * Hands the complete element v of the streamed container f to its
+ * callback, then forgets it. 1 to go on, 0 after an error.
+ */
+static int nt_json_stream_element(nt_json_parser *ps, nt_json_frame *f,
+                                  const nt_json *v) {
+    const nt_json_stream *st = &ps->streams[f->stream];
+    nt_json_element e;
+    char msg[256];
+    int ok;
+
+    e.index = f->count++;
+    e.key = NULL;
+    e.key_len = 0;
+    e.value = v;
+    if (f->is_object) {
+        const nt_json *member = &ps->pending[ps->n_pending - 1];
+        e.key = member->key;
+        e.key_len = member->key_len;
+    }
+    msg[0] = '\0';
+    ok = st->fn(st->user, &e, msg, sizeof msg);
+    if (f->is_object) ps->n_pending--;
+    nt_json_arena_reset(&ps->arena, &f->mark);
+    if (!ok) {
+        nt_json_fail(ps, ps->element_start, "%s",
+                     msg[0] ? msg : "stopped by the reader");
+        return 0;
+    }
+    return 1;
+}
+
+/* Tells the callback of the streamed container f that it has ended. */
+static int nt_json_stream_end(nt_json_parser *ps, nt_json_frame *f) {
+    const nt_json_stream *st = &ps->streams[f->stream];
+    nt_json_element e;
+    char msg[256];
+
+    e.index = f->count;
+    e.key = NULL;
+    e.key_len = 0;
+    e.value = NULL;
+    msg[0] = '\0';
+    if (!st->fn(st->user, &e, msg, sizeof msg)) {
+        nt_json_fail(ps, ps->element_start, "%s",
+                     msg[0] ? msg : "stopped by the reader");
+        return 0;
+    }
+    return 1;
+}
+
 /* Parses the whole text into *root. 1 on success, 0 after an error. */
 static int nt_json_parse_text(nt_json_parser *ps, nt_json *root) {
     const unsigned char *p = ps->start, *end = ps->end;
@@ -797,6 +972,8 @@ static int nt_json_parse_text(nt_json_parser *ps, nt_json *root) {
     for (;;) {
         /* A value is expected at p. */
         p = nt_json_skip_ws(p, end);
+        if (ps->depth > 0 && ps->frames[ps->depth - 1].stream >= 0)
+            ps->element_start = p;
         if (p >= end) {
             nt_json_fail(ps, p, "unexpected end of input, expected a value");
             return 0;
@@ -810,9 +987,7 @@ static int nt_json_parse_text(nt_json_parser *ps, nt_json *root) {
                                     "%d levels", NT_JSON_MAX_DEPTH);
                 return 0;
             }
-            ps->frames[ps->depth].start = ps->n_pending;
-            ps->frames[ps->depth].is_object = is_object;
-            ps->depth++;
+            nt_json_open(ps, is_object, p);
             p = nt_json_skip_ws(p + 1, end);
             if (p < end && *p == (is_object ? '}' : ']')) {
                 p++;
@@ -878,7 +1053,9 @@ static int nt_json_parse_text(nt_json_parser *ps, nt_json *root) {
                 return 1;
             }
             f = &ps->frames[ps->depth - 1];
-            if (f->is_object) {
+            if (f->stream >= 0) {
+                if (!nt_json_stream_element(ps, f, &v)) return 0;
+            } else if (f->is_object) {
                 nt_json *member = &ps->pending[ps->n_pending - 1];
                 member->kind = v.kind;
                 member->is_int = v.is_int;
@@ -913,6 +1090,13 @@ static int nt_json_parse_text(nt_json_parser *ps, nt_json *root) {
 
 nt_json_doc *nt_json_parse(const char *text, size_t len, char *err,
                            size_t err_size) {
+    return nt_json_parse_streaming(text, len, NULL, 0, err, err_size);
+}
+
+nt_json_doc *nt_json_parse_streaming(const char *text, size_t len,
+                                     const nt_json_stream *streams,
+                                     size_t n_streams, char *err,
+                                     size_t err_size) {
     nt_json_parser *ps;
     nt_json_doc *doc = NULL;
     nt_json root;
@@ -929,6 +1113,12 @@ nt_json_doc *nt_json_parse(const char *text, size_t len, char *err,
         }
         text = empty;
     }
+    if (n_streams > NT_JSON_MAX_STREAMS) {
+        if (err != NULL && err_size > 0)
+            snprintf(err, err_size, "line 1, column 1: more than %d streams",
+                     NT_JSON_MAX_STREAMS);
+        return NULL;
+    }
 
     ps = malloc(sizeof *ps);
     if (ps == NULL) {
@@ -942,6 +1132,8 @@ nt_json_doc *nt_json_parse(const char *text, size_t len, char *err,
     ps->end = ps->start + len;
     ps->err = err;
     ps->err_size = err_size;
+    ps->streams = streams;
+    ps->n_streams = n_streams;
 
     /* The tree rarely outgrows the text by much; size the first block so
      * that most documents fit in one or two blocks. */

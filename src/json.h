@@ -66,6 +66,52 @@ typedef struct nt_json_doc nt_json_doc;  /* a parsed text; owns its values */
  */
 nt_json_doc *nt_json_parse(const char *text, size_t len, char *err,
                            size_t err_size);
+/*
+ * Streaming parts of a document. tokenizer.json holds a vocabulary of 256k
+ * members and half a million merges; a tree of them would cost tens of MB
+ * and most of the load time, only to be read once and copied elsewhere.
+ * nt_json_parse_streaming() parses and validates exactly like
+ * nt_json_parse(), except that each container at one of the given paths
+ * hands its elements to a callback, one at a time as each is complete, and
+ * then forgets them: in the tree that container is empty. Memory for it
+ * stays that of one element.
+ *
+ * A path names object keys from the root, separated by '.'
+ * ("model.merges"); it has at least one key, and keys containing '.' cannot
+ * be named. Containers inside a streamed element are never streamed.
+ *
+ * After the last element the callback is called once more with value
+ * NULL (and index the number of elements): the container has ended.
+ *
+ * The callback returns 1 to go on, or 0 to stop the parse: the parse then
+ * fails with the message the callback wrote into `msg` (`msg_size` bytes),
+ * prefixed with the line and column where the element began.
+ */
+typedef struct nt_json_element {
+    size_t index;          /* 0, 1, 2, ... within its container */
+    const char *key;       /* an object member's key, else NULL */
+    size_t key_len;
+    const nt_json *value;  /* valid during the call only, as is key;
+                              NULL: the container has ended */
+} nt_json_element;
+
+typedef int (*nt_json_element_fn)(void *user, const nt_json_element *e,
+                                  char *msg, size_t msg_size);
+
+typedef struct nt_json_stream {
+    const char *path;
+    nt_json_element_fn fn;
+    void *user;
+} nt_json_stream;
+
+#define NT_JSON_MAX_STREAMS 32
+
+/* At most NT_JSON_MAX_STREAMS streams; more fail the parse. */
+nt_json_doc *nt_json_parse_streaming(const char *text, size_t len,
+                                     const nt_json_stream *streams,
+                                     size_t n_streams, char *err,
+                                     size_t err_size);
+
 void nt_json_free(nt_json_doc *doc);  /* NULL is fine */
 
 const nt_json *nt_json_root(const nt_json_doc *doc);

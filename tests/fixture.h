@@ -47,6 +47,13 @@ static inline char *fixture_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* The file at dir/relative (see fixture_read_file). */
+static inline char *fixture_read_in(const char *dir, const char *relative, size_t *len) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, relative);
+    return fixture_read_file(path, len);
+}
+
 static inline int fixture_write_file(const char *path, const void *data, size_t len) {
     FILE *fp = fopen(path, "wb");
     if (!fp)

@@ -892,6 +892,138 @@ static void test_fuzz(void) {
     free(buf);
 }
 
+/* Counts calls; checks each element is ["a<index>", "b"]. */
+static int count_elements(void *user, const nt_json_element *e, char *msg, size_t n) {
+    (void)msg;
+    (void)n;
+    size_t *count = user;
+    if (e->value != NULL) {
+        char want[32];
+        snprintf(want, sizeof want, "a%zu", e->index);
+        CHECK(e->index == *count && str_is(nt_json_at(e->value, 0), want, strlen(want)) &&
+              str_is(nt_json_at(e->value, 1), "b", 1));
+    }
+    ++*count;
+    return 1;
+}
+
+/* ---- streaming ------------------------------------------------------------ */
+
+typedef struct stream_log {
+    char text[1024];
+    size_t len;
+    int stop_at;  /* index at which to stop the parse, or -1 */
+} stream_log;
+
+/* Logs "name:index key=kind;" per element and "name:end index;" per end. */
+static int log_element(stream_log *log, const char *name, const nt_json_element *e,
+                       char *msg, size_t msg_size) {
+    if (e->value == NULL)
+        log->len += (size_t)snprintf(log->text + log->len, sizeof log->text - log->len,
+                                     "%s:end %zu;", name, e->index);
+    else
+        log->len += (size_t)snprintf(log->text + log->len, sizeof log->text - log->len,
+                                     "%s:%zu %.*s=%s;", name, e->index, (int)e->key_len,
+                                     e->key ? e->key : "", nt_json_kind_name(
+                                         nt_json_kind_of(e->value)));
+    if (e->value != NULL && (int)e->index == log->stop_at) {
+        snprintf(msg, msg_size, "element %zu refused", e->index);
+        return 0;
+    }
+    return 1;
+}
+
+static int log_vocab(void *user, const nt_json_element *e, char *msg, size_t n) {
+    return log_element(user, "v", e, msg, n);
+}
+
+static int log_merges(void *user, const nt_json_element *e, char *msg, size_t n) {
+    /* the element's strings are readable during the call */
+    if (e->value != NULL && nt_json_kind_of(e->value) == NT_JSON_STRING)
+        CHECK(str_is(e->value, "p q", 3));
+    return log_element(user, "m", e, msg, n);
+}
+
+static void test_streaming(void) {
+    static const char doc_text[] =
+        "{\"a\": 1, \"model\": {\"vocab\": {\"x\": 1, \"y\": [2, {\"z\": 3}]}, "
+        "\"merges\": [\"p q\", [\"r\", \"s\"], []], \"other\": {\"vocab\": {\"no\": 0}}}, "
+        "\"list\": [{\"vocab\": [1]}], \"b\": [1, 2]}";
+    stream_log log = {"", 0, -1};
+    nt_json_stream streams[] = {{"model.vocab", log_vocab, &log},
+                                {"model.merges", log_merges, &log}};
+    char err[256];
+    nt_json_doc *doc = nt_json_parse_streaming(doc_text, sizeof doc_text - 1, streams, 2,
+                                               err, sizeof err);
+    CHECK_MSG(doc != NULL, "%s", err);
+    CHECK_MSG(strcmp(log.text, "v:0 x=number;v:1 y=array;v:end 2;"
+                               "m:0 =string;m:1 =array;m:2 =array;m:end 3;") == 0,
+              "log: %s", log.text);
+    const nt_json *root = nt_json_root(doc), *model = nt_json_get(root, "model");
+    /* streamed containers stay in the tree, empty; the rest is as usual */
+    CHECK(nt_json_kind_of(nt_json_get(model, "vocab")) == NT_JSON_OBJECT);
+    CHECK(nt_json_count(nt_json_get(model, "vocab")) == 0);
+    CHECK(nt_json_kind_of(nt_json_get(model, "merges")) == NT_JSON_ARRAY);
+    CHECK(nt_json_count(nt_json_get(model, "merges")) == 0);
+    CHECK(nt_json_count(nt_json_get(nt_json_get(model, "other"), "vocab")) == 1);
+    CHECK(int_is(nt_json_get(root, "a"), 1));
+    CHECK(nt_json_count(nt_json_get(root, "b")) == 2);
+    CHECK(nt_json_count(nt_json_at(nt_json_get(root, "list"), 0)) == 1);
+    nt_json_free(doc);
+
+    /* a callback stops the parse: its message, where the element began */
+    stream_log stop = {"", 0, 1};
+    nt_json_stream stopping[] = {{"model.merges", log_merges, &stop}};
+    doc = nt_json_parse_streaming(doc_text, sizeof doc_text - 1, stopping, 1, err, sizeof err);
+    CHECK(doc == NULL);
+    CHECK_ERR_CONTAINS(err, "line 1, column 77: element 1 refused");
+    CHECK_MSG(strcmp(stop.text, "m:0 =string;m:1 =array;") == 0, "log: %s", stop.text);
+
+    /* an empty streamed container still ends; a path through an array or
+     * a scalar never matches */
+    static const char empty[] = "{\"model\": {\"vocab\": {}, \"merges\": 5}}";
+    stream_log e = {"", 0, -1};
+    nt_json_stream es[] = {{"model.vocab", log_vocab, &e}, {"model.merges", log_merges, &e},
+                           {"list.vocab", log_vocab, &e}};
+    doc = nt_json_parse_streaming(empty, sizeof empty - 1, es, 3, err, sizeof err);
+    CHECK(doc != NULL);
+    CHECK_MSG(strcmp(e.text, "v:end 0;") == 0, "log: %s", e.text);
+    nt_json_free(doc);
+
+    /* every truncation fails cleanly, with any element seen before the cut */
+    for (size_t n = 0; n + 1 < sizeof doc_text - 1; n++) {
+        stream_log t = {"", 0, -1};
+        nt_json_stream ts[] = {{"model.vocab", log_vocab, &t},
+                               {"model.merges", log_merges, &t}};
+        doc = nt_json_parse_streaming(doc_text, n, ts, 2, err, sizeof err);
+        CHECK_MSG(doc == NULL && strncmp(err, "line ", 5) == 0, "prefix %zu: %s", n, err);
+        nt_json_free(doc);
+    }
+
+    /* many elements: each is handed over, the tree stays small */
+    size_t big_n = 200000, big_len = 0;
+    char *big = malloc(big_n * 24 + 64); /* an element is at most 20 bytes */
+    big_len += (size_t)sprintf(big, "{\"model\": {\"merges\": [");
+    for (size_t i = 0; i < big_n; i++)
+        big_len += (size_t)sprintf(big + big_len, "%s[\"a%zu\", \"b\"]", i ? ", " : "", i);
+    big_len += (size_t)sprintf(big + big_len, "]}}");
+    size_t count = 0;
+    nt_json_stream bs[] = {{"model.merges", count_elements, &count}};
+    doc = nt_json_parse_streaming(big, big_len, bs, 1, err, sizeof err);
+    CHECK_MSG(doc != NULL, "%s", err);
+    CHECK_MSG(count == big_n + 1, "%zu calls for %zu elements", count, big_n);
+    nt_json_free(doc);
+    free(big);
+
+    /* too many streams */
+    nt_json_stream many[NT_JSON_MAX_STREAMS + 1];
+    for (int i = 0; i <= NT_JSON_MAX_STREAMS; i++)
+        many[i] = (nt_json_stream){"x", log_vocab, &log};
+    CHECK(nt_json_parse_streaming("{}", 2, many, NT_JSON_MAX_STREAMS + 1, err,
+                                  sizeof err) == NULL);
+    CHECK_ERR_CONTAINS(err, "more than 32 streams");
+}
+
 int main(void) {
     test_kinds();
     test_top_level_scalars();
@@ -909,5 +1041,6 @@ int main(void) {
     test_depth();
     test_null_accessors();
     test_fuzz();
+    test_streaming();
     return check_summary();
 }

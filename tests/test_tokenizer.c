@@ -235,10 +235,8 @@ static void expect_refused(const char *json, size_t json_len, const char *dir,
 }
 
 static void check_malformed(const char *fixture_dir, const char *scratch) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer/metaspace.tokenizer.json", fixture_dir);
     size_t len;
-    char *json = fixture_read_file(path, &len);
+    char *json = fixture_read_in(fixture_dir, "tokenizer/metaspace.tokenizer.json", &len);
     if (!json)
         return;
     /* Whitespace in the fixture: "key": value, pieces as "a": id. */
@@ -259,6 +257,8 @@ static void check_malformed(const char *fixture_dir, const char *scratch) {
     /* merges naming a piece that is not in the vocabulary */
     expect_refused(json, len, scratch, "\"merges\": [", "\"merges\": [[\"qq\", \"zz\"], ",
                    NT_ERR_FORMAT, "qq");
+    expect_refused(json, len, scratch, "\"merges\": [", "\"merges\": [[\"d\"], ",
+                   NT_ERR_FORMAT, "model.merges[0] is not two pieces");
     /* a merge whose result is not a piece */
     expect_refused(json, len, scratch, "\"merges\": [", "\"merges\": [[\"<s>\", \"</s>\"], ",
                    NT_ERR_FORMAT, "not in the vocabulary");

@@ -57,11 +57,18 @@ static uint32_t hash_pair(uint64_t key) {
     return (uint32_t)key;
 }
 
+/* The table is kept at most 3/4 full: linear probing stays short, and
+ * half a million rules take 2^20 slots (16 MB), not 2^21. */
+static uint32_t table_size_for(size_t n) {
+    uint32_t size = 16;
+    while ((size_t)size * 3 / 4 < n)
+        size <<= 1;
+    return size;
+}
+
 nt_status nt_merges_init(nt_merges *m, int expected, nt_error *err) {
     memset(m, 0, sizeof *m);
-    uint32_t size = 16;
-    while (size < (uint32_t)expected * 2u)
-        size <<= 1;
+    uint32_t size = table_size_for(expected > 0 ? (size_t)expected : 0);
     m->slots = malloc((size_t)size * sizeof *m->slots);
     if (!m->slots)
         return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory for merge rules");
@@ -86,34 +93,58 @@ static int merges_find(const nt_merges *m, int32_t left, int32_t right,
     }
 }
 
-nt_status nt_merges_add(nt_merges *m, int32_t left, int32_t right,
-                        int32_t merged, nt_error *err) {
-    if ((uint32_t)(m->n + 1) * 2u > m->mask + 1) {
-        nt_merges grown;
-        nt_status s = nt_merges_init(&grown, (m->n + 1) * 2, err);
+static nt_status merges_grow(nt_merges *m, size_t n, nt_error *err) {
+    nt_merges grown;
+    if (n > INT32_MAX / 2)
+        return nt_fail(err, NT_ERR_NO_MEMORY, "too many merge rules");
+    nt_status s = nt_merges_init(&grown, (int)n, err);
+    if (s != NT_OK)
+        return s;
+    for (uint32_t i = 0; i <= m->mask; i++) {
+        if (m->slots[i].key == UINT64_MAX)
+            continue;
+        uint32_t slot = hash_pair(m->slots[i].key) & grown.mask;
+        while (grown.slots[slot].key != UINT64_MAX)
+            slot = (slot + 1) & grown.mask;
+        grown.slots[slot] = m->slots[i];
+    }
+    grown.n = m->n;
+    nt_merges_free(m);
+    *m = grown;
+    return NT_OK;
+}
+
+nt_status nt_merges_add(nt_merges *m, const nt_merge_rule *rules, size_t n,
+                        nt_error *err) {
+    enum { GROUP = 32 };
+    if ((size_t)m->n + n > (size_t)(m->mask + 1) * 3 / 4) {
+        nt_status s = merges_grow(m, (size_t)m->n + n, err);
         if (s != NT_OK)
             return s;
-        for (uint32_t i = 0; i <= m->mask; i++) {
-            if (m->slots[i].key == UINT64_MAX)
-                continue;
-            uint32_t slot = hash_pair(m->slots[i].key) & grown.mask;
-            while (grown.slots[slot].key != UINT64_MAX)
-                slot = (slot + 1) & grown.mask;
-            grown.slots[slot] = m->slots[i];
+    }
+    /* A table of a million slots is far larger than the cache; looking up
+     * a group's slots ahead of time overlaps their misses. */
+    for (size_t g = 0; g < n; g += GROUP) {
+        size_t count = n - g < GROUP ? n - g : GROUP;
+        uint32_t slots[GROUP];
+        for (size_t i = 0; i < count; i++) {
+            const nt_merge_rule *r = &rules[g + i];
+            uint64_t key = (uint64_t)(uint32_t)r->left << 32 | (uint32_t)r->right;
+            slots[i] = hash_pair(key) & m->mask;
+            NT_PREFETCH(&m->slots[slots[i]]);
         }
-        grown.n = m->n;
-        nt_merges_free(m);
-        *m = grown;
+        for (size_t i = 0; i < count; i++) {
+            const nt_merge_rule *r = &rules[g + i];
+            uint64_t key = (uint64_t)(uint32_t)r->left << 32 | (uint32_t)r->right;
+            uint32_t slot = slots[i];
+            while (m->slots[slot].key != UINT64_MAX && m->slots[slot].key != key)
+                slot = (slot + 1) & m->mask;
+            /* A repeated rule takes the later rank, as in both HF
+             * libraries (their rank maps are built by inserting in order). */
+            m->slots[slot] = (nt_merge_slot){key, (uint32_t)m->n, r->merged};
+            m->n++;
+        }
     }
-    uint64_t key = (uint64_t)(uint32_t)left << 32 | (uint32_t)right;
-    uint32_t slot = hash_pair(key) & m->mask;
-    while (m->slots[slot].key != UINT64_MAX) {
-        if (m->slots[slot].key == key)
-            return NT_OK; /* the earlier rule has the better rank */
-        slot = (slot + 1) & m->mask;
-    }
-    m->slots[slot] = (nt_merge_slot){key, (uint32_t)m->n, merged};
-    m->n++;
     return NT_OK;
 }
 

@@ -44,10 +44,16 @@ typedef struct nt_merges {
     int n;
 } nt_merges;
 
+/* One rule: the pieces left and right join into merged. */
+typedef struct nt_merge_rule {
+    int32_t left, right, merged;
+} nt_merge_rule;
+
 nt_status nt_merges_init(nt_merges *m, int expected, nt_error *err);
-/* Adds a rule; a pair already present keeps its first (better) rank. */
-nt_status nt_merges_add(nt_merges *m, int32_t left, int32_t right,
-                        int32_t merged, nt_error *err);
+/* Appends rules in rank order, the first taking rank m->n; a pair already
+ * present takes the later rank, as in HF tokenizers. */
+nt_status nt_merges_add(nt_merges *m, const nt_merge_rule *rules, size_t n,
+                        nt_error *err);
 void nt_merges_free(nt_merges *m);
 
 /* Reusable scratch for encoding, so that encoding allocates nothing once

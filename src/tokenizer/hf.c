@@ -29,8 +29,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
+#include "tokenizer/hf_model.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
@@ -327,188 +332,7 @@ static void parse_decoder(loader *L, const nt_json *d) {
     }
 }
 
-/* ---- loading: vocabulary, merges, added tokens ---------------------------- */
-
-typedef struct id_piece {
-    int64_t id;
-    const char *text;
-    size_t len;
-    int kind;
-} id_piece;
-
-static int by_id(const void *a, const void *b) {
-    const id_piece *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static void build_vocab(loader *L, const nt_json *model, const nt_json *added) {
-    nt_tokenizer *tok = L->tok;
-    const nt_json *vocab = nt_json_get(model, "vocab");
-    if (nt_json_kind_of(vocab) != NT_JSON_OBJECT) {
-        load_fail(L, NT_ERR_FORMAT, "model.vocab is not an object");
-        return;
-    }
-    size_t n_vocab = nt_json_count(vocab), n_added = nt_json_count(added);
-    id_piece *all = malloc((n_vocab + n_added + 1) * sizeof *all);
-    if (!all) {
-        load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
-        return;
-    }
-    size_t n = 0;
-    const char *unk = nt_json_string(nt_json_get(model, "unk_token"), NULL);
-    for (size_t i = 0; i < n_vocab; i++) {
-        id_piece *p = &all[n++];
-        p->text = nt_json_key_at(vocab, i, &p->len);
-        if (!nt_json_int64(nt_json_at(vocab, i), &p->id) || p->id < 0 ||
-            p->id >= (1 << 24)) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "model.vocab: \"%.64s\" has no valid id", p->text);
-            load_fail(L, NT_ERR_FORMAT, msg);
-            free(all);
-            return;
-        }
-        p->kind = NT_PIECE_NORMAL;
-        if (nt_byte_piece_value(p->text, p->len) >= 0)
-            p->kind = NT_PIECE_BYTE;
-        if (unk && strcmp(unk, p->text) == 0)
-            p->kind = NT_PIECE_UNKNOWN;
-    }
-    for (size_t i = 0; i < n_added; i++) {
-        const nt_json *t = nt_json_at(added, i);
-        id_piece *p = &all[n++];
-        p->text = nt_json_string(nt_json_get(t, "content"), &p->len);
-        if (!p->text || !nt_json_int64(nt_json_get(t, "id"), &p->id) || p->id < 0 ||
-            p->id >= (1 << 24)) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "added_tokens[%zu] has no content or valid id", i);
-            load_fail(L, NT_ERR_FORMAT, msg);
-            free(all);
-            return;
-        }
-        p->kind = bool_field(t, "special", 0) ? NT_PIECE_CONTROL : NT_PIECE_USER_DEFINED;
-        if (unk && strcmp(unk, p->text) == 0)
-            p->kind = NT_PIECE_UNKNOWN;
-    }
-    /* Sort by id; an added token may repeat a vocab entry (same id, same
-     * text) and then takes precedence, being later in the list. */
-    qsort(all, n, sizeof *all, by_id);
-    nt_vocab_builder b;
-    if (nt_vocab_begin(&tok->vocab, &b, (int)n, L->err) != NT_OK) {
-        L->status = L->err ? L->err->status : NT_ERR_NO_MEMORY;
-        free(all);
-        return;
-    }
-    for (size_t i = 0; i < n && L->status == NT_OK; i++) {
-        if (i + 1 < n && all[i + 1].id == all[i].id) {
-            if (all[i + 1].len != all[i].len ||
-                memcmp(all[i + 1].text, all[i].text, all[i].len) != 0) {
-                char msg[256];
-                snprintf(msg, sizeof msg, "id %lld is both \"%.64s\" and \"%.64s\"",
-                         (long long)all[i].id, all[i].text, all[i + 1].text);
-                load_fail(L, NT_ERR_FORMAT, msg);
-            }
-            if (all[i].kind != NT_PIECE_NORMAL && all[i + 1].kind == NT_PIECE_NORMAL)
-                all[i + 1].kind = all[i].kind; /* keep the more specific kind */
-            continue;
-        }
-        if (all[i].id != tok->vocab.n) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "no token has id %d (ids must run from 0)",
-                     tok->vocab.n);
-            load_fail(L, NT_ERR_FORMAT, msg);
-            break;
-        }
-        if (nt_vocab_add(&b, all[i].text, all[i].len, 0.0f, (nt_piece_kind)all[i].kind,
-                         L->err) != NT_OK)
-            L->status = L->err ? L->err->status : NT_ERR_NO_MEMORY;
-    }
-    free(all);
-    if (L->status == NT_OK && nt_vocab_finish(&b, L->path, L->err) != NT_OK)
-        L->status = L->err ? L->err->status : NT_ERR_FORMAT;
-    if (L->status != NT_OK)
-        return;
-    nt_vocab *v = &tok->vocab;
-    v->unk_id = unk ? nt_vocab_find(v, unk, strlen(unk)) : -1;
-    if (unk && v->unk_id < 0)
-        load_fail(L, NT_ERR_FORMAT, "model.unk_token is not in the vocabulary");
-    v->bos_id = nt_vocab_find(v, "<s>", 3);
-    v->eos_id = nt_vocab_find(v, "</s>", 4);
-    v->pad_id = nt_vocab_find(v, "<pad>", 5);
-}
-
-static void build_merges(loader *L, const nt_json *merges) {
-    nt_tokenizer *tok = L->tok;
-    size_t n = nt_json_count(merges);
-    if (nt_json_kind_of(merges) != NT_JSON_ARRAY) {
-        load_fail(L, NT_ERR_FORMAT, "model.merges is not a list");
-        return;
-    }
-    if (nt_merges_init(&tok->merges, (int)n, L->err) != NT_OK) {
-        L->status = NT_ERR_NO_MEMORY;
-        return;
-    }
-    char *joined = NULL;
-    size_t joined_cap = 0;
-    for (size_t i = 0; i < n && L->status == NT_OK; i++) {
-        const nt_json *m = nt_json_at(merges, i);
-        const char *a, *b;
-        size_t a_len, b_len;
-        if (nt_json_kind_of(m) == NT_JSON_STRING) {
-            size_t len;
-            const char *s = nt_json_string(m, &len);
-            const char *sp = memchr(s, ' ', len);
-            a = s;
-            a_len = sp ? (size_t)(sp - s) : len;
-            b = sp ? sp + 1 : NULL;
-            b_len = sp ? len - a_len - 1 : 0;
-            if (b && memchr(b, ' ', b_len))
-                b = NULL;
-        } else {
-            a = nt_json_string(nt_json_at(m, 0), &a_len);
-            b = nt_json_string(nt_json_at(m, 1), &b_len);
-            if (nt_json_count(m) != 2)
-                b = NULL;
-        }
-        char msg[256];
-        if (!a || !b) {
-            snprintf(msg, sizeof msg, "model.merges[%zu] is not two pieces", i);
-            load_fail(L, NT_ERR_FORMAT, msg);
-            break;
-        }
-        int32_t left = nt_vocab_find(&tok->vocab, a, a_len);
-        int32_t right = nt_vocab_find(&tok->vocab, b, b_len);
-        if (left < 0 || right < 0) {
-            snprintf(msg, sizeof msg, "model.merges[%zu] names \"%.*s\", which is not in "
-                     "the vocabulary", i, (int)(left < 0 ? (a_len > 64 ? 64 : a_len)
-                                                         : (b_len > 64 ? 64 : b_len)),
-                     left < 0 ? a : b);
-            load_fail(L, NT_ERR_FORMAT, msg);
-            break;
-        }
-        if (a_len + b_len > joined_cap) {
-            joined_cap = (a_len + b_len) * 2;
-            char *p = realloc(joined, joined_cap);
-            if (!p) {
-                load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
-                break;
-            }
-            joined = p;
-        }
-        memcpy(joined, a, a_len);
-        memcpy(joined + a_len, b, b_len);
-        int32_t merged = nt_vocab_find(&tok->vocab, joined, a_len + b_len);
-        if (merged < 0) {
-            snprintf(msg, sizeof msg, "model.merges[%zu] makes \"%.*s\", which is not in "
-                     "the vocabulary", i, (int)((a_len + b_len) > 64 ? 64 : a_len + b_len),
-                     joined);
-            load_fail(L, NT_ERR_FORMAT, msg);
-            break;
-        }
-        if (nt_merges_add(&tok->merges, left, right, merged, L->err) != NT_OK)
-            L->status = NT_ERR_NO_MEMORY;
-    }
-    free(joined);
-}
+/* ---- loading: added tokens (the vocabulary and merges: hf_model.c) ------- */
 
 /* Normalizes s (for added tokens' normalized forms and the encoder): a
  * whole section, or a chunk of one that begins (first) or ends (last) it. */
@@ -610,28 +434,94 @@ static void read_clean_up_setting(nt_tokenizer *tok, const char *json_path) {
     nt_buf_free(&text);
 }
 
-nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+/* A file's bytes, mapped (the page cache serves them without a copy) or,
+ * where mapping fails, read. */
+typedef struct file_bytes {
+    char *text;
+    size_t size;
+    int mapped;
+} file_bytes;
+
+static void file_bytes_free(file_bytes *f) {
+    if (f->mapped)
+        munmap(f->text, f->size);
+    else
+        free(f->text);
+    f->text = NULL;
+}
+
+static nt_status file_bytes_read(file_bytes *f, const char *path, nt_error *err) {
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return nt_fail(err, NT_ERR_IO, "%s: cannot open", path);
-    nt_buf text = {0};
-    char chunk[65536];
-    size_t got;
-    int ok = 1;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        ok = text.n + got <= MAX_TOKENIZER_JSON && nt_buf_add(&text, chunk, got);
-    int read_error = ferror(fp);
-    fclose(fp);
-    if (!ok || read_error) {
-        nt_buf_free(&text);
-        return nt_fail(err, read_error ? NT_ERR_IO : NT_ERR_FORMAT,
-                       "%s: %s", path, read_error ? "read error" : "too large or out of memory");
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return nt_fail(err, NT_ERR_IO, "%s: not a regular file", path);
     }
-    char jerr[256];
-    nt_json_doc *doc = nt_json_parse(text.s ? text.s : "", text.n, jerr, sizeof jerr);
-    nt_buf_free(&text);
-    if (!doc)
+    if ((uint64_t)sb.st_size > MAX_TOKENIZER_JSON) {
+        close(fd);
+        return nt_fail(err, NT_ERR_FORMAT, "%s: larger than %u MB", path,
+                       MAX_TOKENIZER_JSON >> 20);
+    }
+    f->size = (size_t)sb.st_size;
+    if (f->size > 0) {
+#ifdef MAP_POPULATE
+        int flags = MAP_PRIVATE | MAP_POPULATE; /* mapped now, not a fault per page */
+#else
+        int flags = MAP_PRIVATE;
+#endif
+        void *p = mmap(NULL, f->size, PROT_READ, flags, fd, 0);
+        if (p != MAP_FAILED) {
+            f->text = p;
+            f->mapped = 1;
+            close(fd);
+            return NT_OK;
+        }
+    }
+    f->text = malloc(f->size + 1);
+    size_t got = 0;
+    while (f->text && got < f->size) {
+        ssize_t r = read(fd, f->text + got, f->size - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!f->text)
+        return nt_fail(err, NT_ERR_NO_MEMORY, "%s: out of memory", path);
+    if (got != f->size) {
+        file_bytes_free(f);
+        return nt_fail(err, NT_ERR_IO, "%s: read error", path);
+    }
+    return NT_OK;
+}
+
+nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err) {
+    file_bytes file;
+    nt_status read_status = file_bytes_read(&file, path, err);
+    if (read_status != NT_OK)
+        return read_status;
+    nt_hf_model_reader *reader = nt_hf_model_reader_new(err);
+    if (!reader) {
+        file_bytes_free(&file);
+        return NT_ERR_NO_MEMORY;
+    }
+    nt_json_stream streams[NT_HF_MODEL_STREAMS];
+    nt_hf_model_reader_streams(reader, streams);
+    char jerr[320];
+    nt_json_doc *doc = nt_json_parse_streaming(file.text, file.size, streams,
+                                               NT_HF_MODEL_STREAMS, jerr, sizeof jerr);
+    file_bytes_free(&file);
+    if (!doc) {
+        int out_of_memory = nt_hf_model_reader_out_of_memory(reader) ||
+                            strcmp(jerr, "out of memory") == 0;
+        nt_hf_model_reader_free(reader);
+        if (out_of_memory)
+            return nt_fail(err, NT_ERR_NO_MEMORY, "%s: out of memory", path);
         return nt_fail(err, NT_ERR_FORMAT, "%s: not valid JSON: %s", path, jerr);
+    }
 
     loader L = {tok, path, err, NT_OK};
     const nt_json *root = nt_json_root(doc);
@@ -653,9 +543,9 @@ nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *er
         load_fail(&L, NT_ERR_UNSUPPORTED, "end_of_word_suffix is not supported");
     const nt_json *added = nt_json_get(root, "added_tokens");
     if (L.status == NT_OK)
-        build_vocab(&L, model, added);
-    if (L.status == NT_OK)
-        build_merges(&L, nt_json_get(model, "merges"));
+        L.status = nt_hf_model_reader_finish(reader, model, added, &tok->vocab, &tok->merges,
+                                             path, err);
+    nt_hf_model_reader_free(reader);
     tok->bpe.byte_fallback = bool_field(model, "byte_fallback", 0);
     tok->bpe.fuse_unk = bool_field(model, "fuse_unk", 0);
     tok->bpe.ignore_merges = bool_field(model, "ignore_merges", 0);

@@ -68,12 +68,6 @@ enum {
 
 #define NO_PIECE SIZE_MAX
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(addr) __builtin_prefetch(addr)
-#else
-#define PREFETCH(addr) ((void)0)
-#endif
-
 static const char DEFAULT_UNK_SURFACE[] = " \xE2\x81\x87 ";
 
 /* The unread part of a message: absolute offsets into the input. */
@@ -908,7 +902,7 @@ static nt_status find_duplicate(parser *p, int *first, int *second) {
         /* The table outgrows the caches: ask for slots a few pieces ahead
            so that their cache misses overlap. */
         if (i + 16 < n)
-            PREFETCH(&slots[(size_t)p->pieces[i + 16].hash & (size - 1)]);
+            NT_PREFETCH(&slots[(size_t)p->pieces[i + 16].hash & (size - 1)]);
         uint64_t h = p->pieces[i].hash;
         uint32_t high = (uint32_t)(h >> 32);
         size_t slot = (size_t)h & (size - 1);
