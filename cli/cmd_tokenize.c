@@ -30,34 +30,6 @@ static void detokenize_usage(FILE *out) {
             "  reads a JSON array of ids, prints the text\n");
 }
 
-/* All of stdin; NULL after an error. */
-static char *read_stdin(size_t *len) {
-    size_t n = 0, cap = 1 << 16;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, stdin);
-        n += got;
-        if (got == 0)
-            break;
-        if (n == cap) {
-            char *p = realloc(buf, cap *= 2);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-            } else {
-                buf = p;
-            }
-        }
-    }
-    if (!buf || ferror(stdin)) {
-        cli_error("cannot read standard input");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static nt_tokenizer *load_tokenizer(const char *path) {
     if (!path) {
         cli_error("no tokenizer given (-m MODEL_DIR or a tokenizer file)");
@@ -93,7 +65,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (!tok)
         return 1;
     size_t len;
-    char *text = read_stdin(&len);
+    char *text = cli_read_stdin(&len);
     int32_t *ids = NULL;
     size_t n = 0;
     nt_error err;
@@ -140,7 +112,7 @@ int cmd_detokenize(int argc, char **argv) {
     if (!tok)
         return 1;
     size_t len;
-    char *text = read_stdin(&len);
+    char *text = cli_read_stdin(&len);
     char jerr[256];
     nt_json_doc *doc = text ? nt_json_parse(text, len, jerr, sizeof jerr) : NULL;
     const nt_json *arr = nt_json_root(doc);

@@ -255,3 +255,30 @@ uint64_t cli_peak_rss_bytes(void) {
         return 0;
     return (uint64_t)ru.ru_maxrss * 1024u;
 }
+
+char *cli_read_stdin(size_t *len) {
+    size_t n = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, stdin);
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            char *p = realloc(buf, cap *= 2);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+            } else {
+                buf = p;
+            }
+        }
+    }
+    if (!buf || ferror(stdin)) {
+        cli_error("cannot read standard input");
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}

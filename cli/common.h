@@ -74,6 +74,9 @@ void cli_progress(const char *stage, double fraction, void *user);
 /* Writes s as a JSON string literal, quotes and escapes included. */
 void cli_print_json_string(FILE *out, const char *s);
 
+/* All of standard input (*len bytes); NULL after saying why. */
+char *cli_read_stdin(size_t *len);
+
 /* Monotonic clock, seconds. */
 double cli_now(void);
 

@@ -18,6 +18,7 @@ static const struct {
     {"synth", cmd_synth, "write a random-weight checkpoint of the real shape"},
     {"tokenize", cmd_tokenize, "text on stdin to token ids (a JSON array)"},
     {"detokenize", cmd_detokenize, "a JSON array of ids on stdin to text"},
+    {"template", cmd_template, "the exact prompt for a conversation (JSON on stdin)"},
 };
 
 static void usage(FILE *out) {

@@ -250,6 +250,40 @@ void nt_detokenizer_free(nt_detokenizer *d);
 
 typedef struct nt_sampler nt_sampler;
 
+/* ---- conversations: Nemotron-Mini's prompt format ------------------------ */
+
+/*
+ * Renders a conversation into the prompt text, byte for byte what the
+ * model's published chat template gives (HF's Jinja engine, with
+ * add_generation_prompt), implemented natively.
+ *
+ * The conversation is JSON in OpenAI's shapes:
+ *
+ *   {"messages": [{"role": "system" | "user" | "assistant" | "tool",
+ *                  "content": "text" or [{"type": "text", "text": "..."}]
+ *                                or null (an assistant turn with tool_calls),
+ *                  "tool_calls": [{"type": "function", "function":
+ *                      {"name": "...", "arguments": "{json}" or {...}}}]},
+ *                 ...],
+ *    "tools": [{"type": "function", "function": {...}}, ...],   optional
+ *    "contexts": ["passage", ...]}                             optional
+ *
+ * System messages form the system turn (in order; as the template does,
+ * wherever they appear), then each tool as <tool> {json} </tool>, each
+ * passage as <context> ... </context>, then the turns. An assistant turn's
+ * tool calls are written as the model emits them, one per line:
+ * <toolcall> {"name": "...", "arguments": {...}} </toolcall>, after its
+ * text if it has any. Contents are stripped of surrounding whitespace.
+ * Unknown roles, content parts other than text and malformed shapes are
+ * refused with a message saying where.
+ *
+ * *prompt is malloc'd and NUL-terminated; free() it.
+ */
+#define NT_CHAT_NO_GENERATION_PROMPT 1u /* do not end with the assistant's turn */
+
+nt_status nt_chat_render(const char *conversation_json, size_t len, unsigned flags,
+                         char **prompt, size_t *prompt_len, nt_error *err);
+
 typedef struct nt_sampler_params {
     float temperature;  /* <= 0: greedy (argmax, lowest id on ties) */
     int top_k;          /* <= 0: off */

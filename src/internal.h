@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nemotron.h"
 
@@ -65,5 +67,42 @@ static inline int nt_max_int(int a, int b) { return a > b ? a : b; }
 
 /* Monotonic clock in seconds. */
 double nt_time_seconds(void);
+
+/* ---- a growing byte buffer ------------------------------------------------ */
+
+typedef struct nt_buf {
+    char *s;
+    size_t n, cap;
+} nt_buf;
+
+static inline int nt_buf_reserve(nt_buf *b, size_t extra) {
+    if (extra > (SIZE_MAX >> 2) || b->n > (SIZE_MAX >> 2))
+        return 0; /* no buffer gets near this; it also bounds the sums below */
+    if (b->n + extra + 1 <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap < b->n + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->s, cap);
+    if (!p)
+        return 0;
+    b->s = p;
+    b->cap = cap;
+    return 1;
+}
+
+static inline int nt_buf_add(nt_buf *b, const char *s, size_t n) {
+    if (!nt_buf_reserve(b, n))
+        return 0;
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    return 1;
+}
+
+static inline void nt_buf_free(nt_buf *b) {
+    free(b->s);
+    memset(b, 0, sizeof *b);
+}
 
 #endif

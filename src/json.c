@@ -1264,3 +1264,231 @@ int nt_json_is_bool(const nt_json *v) {
 int nt_json_bool(const nt_json *v) {
     return v != NULL && v->kind == NT_JSON_TRUE;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Writing, as JavaScript's JSON.stringify()                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nt_json_out {
+    char *s;
+    size_t n, cap;
+    int failed;
+} nt_json_out;
+
+static void nt_json_put(nt_json_out *o, const char *s, size_t n) {
+    if (o->failed) return;
+    if (o->n + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 256;
+        char *grown;
+        while (cap < o->n + n + 1) cap *= 2;
+        grown = realloc(o->s, cap);
+        if (grown == NULL) {
+            o->failed = 1;
+            return;
+        }
+        o->s = grown;
+        o->cap = cap;
+    }
+    memcpy(o->s + o->n, s, n);
+    o->n += n;
+    o->s[o->n] = '\0';
+}
+
+static void nt_json_put_str(nt_json_out *o, const char *s) {
+    nt_json_put(o, s, strlen(s));
+}
+
+static void nt_json_put_string(nt_json_out *o, const char *s, size_t len) {
+    size_t i, run = 0;
+    nt_json_put(o, "\"", 1);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        nt_json_put(o, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': nt_json_put(o, "\\\"", 2); break;
+        case '\\': nt_json_put(o, "\\\\", 2); break;
+        case '\b': nt_json_put(o, "\\b", 2); break;
+        case '\f': nt_json_put(o, "\\f", 2); break;
+        case '\n': nt_json_put(o, "\\n", 2); break;
+        case '\r': nt_json_put(o, "\\r", 2); break;
+        case '\t': nt_json_put(o, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            nt_json_put(o, esc, 6);
+        }
+    }
+    nt_json_put(o, s + run, len - run);
+    nt_json_put(o, "\"", 1);
+}
+
+/* JavaScript's Number.prototype.toString(): the shortest digits that read
+ * back to d, in plain notation for 1e-6 <= |d| < 1e21, else d.ddde+N. */
+static void nt_json_put_number(nt_json_out *o, double d) {
+    char buf[40], digits[24], out[64];
+    int p, exp10 = 0, n_digits = 0, k = 0;
+    const char *e;
+
+    if (d != d || d - d != 0) {  /* NaN or infinite: JSON.stringify says null */
+        nt_json_put_str(o, "null");
+        return;
+    }
+    if (d == 0) {  /* -0 too */
+        nt_json_put_str(o, "0");
+        return;
+    }
+    for (p = 1; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, d);
+        if (strtod(buf, NULL) == d) break;
+    }
+    /* buf is [-]D[.DDD]e[+-]X: collect the digits and the exponent */
+    for (e = buf; *e != 'e'; e++)
+        if (*e >= '0' && *e <= '9') digits[n_digits++] = *e;
+    exp10 = atoi(e + 1);
+    while (n_digits > 1 && digits[n_digits - 1] == '0') n_digits--;
+    if (d < 0) out[k++] = '-';
+    if (exp10 >= 21 || exp10 < -6) {
+        out[k++] = digits[0];
+        if (n_digits > 1) {
+            out[k++] = '.';
+            memcpy(out + k, digits + 1, (size_t)n_digits - 1);
+            k += n_digits - 1;
+        }
+        k += snprintf(out + k, sizeof out - (size_t)k, "e%c%d", exp10 < 0 ? '-' : '+',
+                      exp10 < 0 ? -exp10 : exp10);
+    } else if (exp10 < 0) {
+        out[k++] = '0';
+        out[k++] = '.';
+        for (p = 0; p < -exp10 - 1; p++) out[k++] = '0';
+        memcpy(out + k, digits, (size_t)n_digits);
+        k += n_digits;
+    } else {
+        for (p = 0; p <= exp10 || p < n_digits; p++) {
+            if (p == exp10 + 1) out[k++] = '.';
+            out[k++] = p < n_digits ? digits[p] : '0';
+        }
+    }
+    nt_json_put(o, out, (size_t)k);
+}
+
+/* A key JavaScript treats as an array index: "0", or 1-9 then digits,
+ * below 2^32 - 1. Its value in *index. */
+static int nt_json_index_key(const char *key, size_t len, uint64_t *index) {
+    uint64_t v = 0;
+    size_t i;
+    if (len == 0 || len > 10 || (len > 1 && key[0] == '0')) return 0;
+    for (i = 0; i < len; i++) {
+        if (key[i] < '0' || key[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(key[i] - '0');
+    }
+    if (v >= 4294967295ull) return 0;
+    *index = v;
+    return 1;
+}
+
+static void nt_json_put_value(nt_json_out *o, const nt_json *v);
+
+static void nt_json_put_member(nt_json_out *o, const nt_json *obj, size_t i, int *first) {
+    const nt_json *m = &obj->u.kids.items[i];
+    /* the last value of the key, written where it first appeared */
+    const nt_json *last = nt_json_getn(obj, m->key, m->key_len);
+    if (!*first) nt_json_put(o, ", ", 2);
+    *first = 0;
+    nt_json_put_string(o, m->key, m->key_len);
+    nt_json_put(o, ": ", 2);
+    nt_json_put_value(o, last);
+}
+
+/* 1 when member i of obj repeats an earlier key. */
+static int nt_json_repeated_key(const nt_json *obj, size_t i) {
+    const nt_json *items = obj->u.kids.items;
+    size_t j;
+    for (j = 0; j < i; j++)
+        if (items[j].key_len == items[i].key_len &&
+            memcmp(items[j].key, items[i].key, items[i].key_len) == 0)
+            return 1;
+    return 0;
+}
+
+static void nt_json_put_object(nt_json_out *o, const nt_json *v) {
+    size_t n = v->u.kids.count, i, n_index = 0;
+    size_t *order;
+    int first = 1;
+    nt_json_put(o, "{", 1);
+    order = malloc((n ? n : 1) * sizeof *order);
+    if (order == NULL) {
+        o->failed = 1;
+        return;
+    }
+    /* integer-like keys first, ascending (insertion sort: objects in
+     * prompts are small) */
+    for (i = 0; i < n; i++) {
+        uint64_t key_i, key_j;
+        size_t j;
+        if (!nt_json_index_key(v->u.kids.items[i].key, v->u.kids.items[i].key_len, &key_i) ||
+            nt_json_repeated_key(v, i))
+            continue;
+        for (j = n_index; j > 0; j--) {
+            nt_json_index_key(v->u.kids.items[order[j - 1]].key,
+                              v->u.kids.items[order[j - 1]].key_len, &key_j);
+            if (key_j < key_i) break;
+            order[j] = order[j - 1];
+        }
+        order[j] = i;
+        n_index++;
+    }
+    for (i = 0; i < n_index; i++) nt_json_put_member(o, v, order[i], &first);
+    for (i = 0; i < n; i++) {
+        uint64_t unused;
+        if (nt_json_index_key(v->u.kids.items[i].key, v->u.kids.items[i].key_len, &unused) ||
+            nt_json_repeated_key(v, i))
+            continue;
+        nt_json_put_member(o, v, i, &first);
+    }
+    free(order);
+    nt_json_put(o, "}", 1);
+}
+
+static void nt_json_put_value(nt_json_out *o, const nt_json *v) {
+    size_t i;
+    switch (nt_json_kind_of(v)) {
+    case NT_JSON_NULL: nt_json_put_str(o, "null"); break;
+    case NT_JSON_FALSE: nt_json_put_str(o, "false"); break;
+    case NT_JSON_TRUE: nt_json_put_str(o, "true"); break;
+    case NT_JSON_NUMBER: nt_json_put_number(o, v->u.num.d); break;
+    case NT_JSON_STRING: nt_json_put_string(o, v->u.str.ptr, v->u.str.len); break;
+    case NT_JSON_ARRAY:
+        nt_json_put(o, "[", 1);
+        for (i = 0; i < v->u.kids.count; i++) {
+            if (i > 0) nt_json_put(o, ", ", 2);
+            nt_json_put_value(o, &v->u.kids.items[i]);
+        }
+        nt_json_put(o, "]", 1);
+        break;
+    case NT_JSON_OBJECT: nt_json_put_object(o, v); break;
+    }
+}
+
+char *nt_json_to_js_text(const nt_json *v, size_t *len) {
+    nt_json_out o = {NULL, 0, 0, 0};
+    nt_json_put_value(&o, v);
+    if (o.failed || o.s == NULL) {
+        free(o.s);
+        return NULL;
+    }
+    if (len != NULL) *len = o.n;
+    return o.s;
+}
+
+char *nt_json_quote_js(const char *s, size_t n, size_t *len) {
+    nt_json_out o = {NULL, 0, 0, 0};
+    nt_json_put_string(&o, s, n);
+    if (o.failed) {
+        free(o.s);
+        return NULL;
+    }
+    if (len != NULL) *len = o.n;
+    return o.s;
+}

@@ -160,6 +160,22 @@ double nt_json_number(const nt_json *v);  /* 0 when not a number */
  */
 int nt_json_int64(const nt_json *v, int64_t *out);
 
+/*
+ * v as JavaScript's JSON.stringify() writes it with ", " between items and
+ * ": " after keys: what @huggingface/jinja's `tojson` filter prints, and so
+ * what chat templates put in prompts. Strings escape '"', '\\' and controls
+ * only (non-ASCII stays as it is); numbers are JavaScript's shortest form
+ * (1.0 -> 1, 1e21 -> 1e+21, overflowed -> null); object keys come in
+ * JavaScript's order (integer-like keys first, ascending, then the others
+ * in order of first appearance), a repeated key once with its last value.
+ * Returns malloc'd NUL-terminated text and its length, or NULL when out of
+ * memory.
+ */
+char *nt_json_to_js_text(const nt_json *v, size_t *len);
+
+/* A string as JSON text, quoted and escaped as nt_json_to_js_text does. */
+char *nt_json_quote_js(const char *s, size_t n, size_t *len);
+
 int nt_json_is_null(const nt_json *v);  /* 1 only for a JSON null */
 int nt_json_is_bool(const nt_json *v);  /* 1 for true or false */
 int nt_json_bool(const nt_json *v);     /* 1 for true, 0 for anything else */

@@ -45,40 +45,6 @@ enum { SCHEME_ALWAYS = 0, SCHEME_FIRST = 1, SCHEME_NEVER = 2 };
 enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_WITH_PREVIOUS,
        SPLIT_MERGED_WITH_NEXT, SPLIT_CONTIGUOUS };
 
-/* ---- whitespace as JavaScript's trim() sees it -------------------------- */
-
-static int js_space(uint32_t c) {
-    return c == 0x09 || c == 0x0A || c == 0x0B || c == 0x0C || c == 0x0D ||
-           c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
-           c == 0x3000 || c == 0xFEFF;
-}
-
-/* Bytes of leading / trailing whitespace in s[0..n). */
-static size_t leading_space(const char *s, size_t n) {
-    size_t at = 0;
-    uint32_t cp;
-    int k;
-    while (at < n && (k = nt_utf8_decode(s + at, n - at, &cp)) > 0 && js_space(cp))
-        at += (size_t)k;
-    return at;
-}
-
-static size_t trailing_space(const char *s, size_t n) {
-    size_t end = n;
-    while (end > 0) {
-        size_t start = end - 1;
-        while (start > 0 && ((unsigned char)s[start] & 0xC0) == 0x80 && end - start < 4)
-            start--;
-        uint32_t cp;
-        int k = nt_utf8_decode(s + start, end - start, &cp);
-        if (k <= 0 || (size_t)k != end - start || !js_space(cp))
-            break;
-        end = start;
-    }
-    return n - end;
-}
-
 /* ---- loading: small helpers ------------------------------------------------ */
 
 typedef struct loader {
@@ -635,9 +601,9 @@ static nt_status run_normalizers(const nt_tokenizer *tok, const char *s, size_t 
             ok = replace_all(cur.s, cur.n, st->a, st->a_len, st->b, st->b_len, &next);
             break;
         case HF_STRIP: {
-            size_t lead = st->left && first ? leading_space(cur.s, cur.n) : 0;
+            size_t lead = st->left && first ? nt_js_leading_space(cur.s, cur.n) : 0;
             size_t rest = lead < cur.n ? cur.n - lead : 0;
-            size_t trail = st->right && last ? trailing_space(cur.s + lead, rest) : 0;
+            size_t trail = st->right && last ? nt_js_trailing_space(cur.s + lead, rest) : 0;
             ok = nt_buf_add(&next, cur.s + lead, trail < rest ? rest - trail : 0) &&
                  nt_buf_reserve(&next, 0);
             break;
@@ -833,9 +799,9 @@ static int split_added(const nt_tokenizer *tok, const nt_matcher *m, const char 
             continue;
         const nt_added_token *a = &tok->added[out->v[i].token];
         if (a->lstrip && i > 0 && out->v[i - 1].token < 0)
-            out->v[i - 1].len -= trailing_space(text + out->v[i - 1].start, out->v[i - 1].len);
+            out->v[i - 1].len -= nt_js_trailing_space(text + out->v[i - 1].start, out->v[i - 1].len);
         if (a->rstrip && i + 1 < out->n && out->v[i + 1].token < 0) {
-            size_t lead = leading_space(text + out->v[i + 1].start, out->v[i + 1].len);
+            size_t lead = nt_js_leading_space(text + out->v[i + 1].start, out->v[i + 1].len);
             out->v[i + 1].start += lead;
             out->v[i + 1].len -= lead;
         }

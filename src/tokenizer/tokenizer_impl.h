@@ -16,43 +16,6 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/vocab.h"
 
-/* ---- a growing byte buffer ------------------------------------------------ */
-
-typedef struct nt_buf {
-    char *s;
-    size_t n, cap;
-} nt_buf;
-
-static inline int nt_buf_reserve(nt_buf *b, size_t extra) {
-    if (extra > (SIZE_MAX >> 2) || b->n > (SIZE_MAX >> 2))
-        return 0; /* no buffer gets near this; it also bounds the sums below */
-    if (b->n + extra + 1 <= b->cap)
-        return 1;
-    size_t cap = b->cap ? b->cap * 2 : 256;
-    while (cap < b->n + extra + 1)
-        cap *= 2;
-    char *p = realloc(b->s, cap);
-    if (!p)
-        return 0;
-    b->s = p;
-    b->cap = cap;
-    return 1;
-}
-
-static inline int nt_buf_add(nt_buf *b, const char *s, size_t n) {
-    if (!nt_buf_reserve(b, n))
-        return 0;
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return 1;
-}
-
-static inline void nt_buf_free(nt_buf *b) {
-    free(b->s);
-    memset(b, 0, sizeof *b);
-}
-
 /* ---- matching added tokens in text ------------------------------------------ */
 
 /* Tokens that are matched whole in text: SentencePiece's user-defined

@@ -682,3 +682,36 @@ char *nt_unicode_normalize(const char *s, size_t len, nt_unicode_form form, size
 {
     return nt_unicode_normalize_map(s, len, form, out_len, NULL);
 }
+
+/* ---- whitespace as JavaScript's trim() sees it ------------------------- */
+
+int nt_js_space(uint32_t c) {
+    return c == 0x09 || c == 0x0A || c == 0x0B || c == 0x0C || c == 0x0D ||
+           c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+           c == 0x3000 || c == 0xFEFF;
+}
+
+size_t nt_js_leading_space(const char *s, size_t n) {
+    size_t at = 0;
+    uint32_t cp;
+    int k;
+    while (at < n && (k = nt_utf8_decode(s + at, n - at, &cp)) > 0 && nt_js_space(cp))
+        at += (size_t)k;
+    return at;
+}
+
+size_t nt_js_trailing_space(const char *s, size_t n) {
+    size_t end = n;
+    while (end > 0) {
+        size_t start = end - 1;
+        while (start > 0 && ((unsigned char)s[start] & 0xC0) == 0x80 && end - start < 4)
+            start--;
+        uint32_t cp;
+        int k = nt_utf8_decode(s + start, end - start, &cp);
+        if (k <= 0 || (size_t)k != end - start || !nt_js_space(cp))
+            break;
+        end = start;
+    }
+    return n - end;
+}

@@ -70,4 +70,15 @@ int nt_unicode_is_whitespace(uint32_t cp);
 /* The canonical combining class of cp (0 for starters and invalid cp). */
 int nt_unicode_combining_class(uint32_t cp);
 
+/*
+ * Whitespace as JavaScript's String.prototype.trim() sees it (WhiteSpace
+ * and LineTerminator: tab, LF, VT, FF, CR, space, NBSP, U+1680,
+ * U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF).
+ * tokenizers.js strips with it, and so does @huggingface/jinja's strip(),
+ * which the chat template uses. The lengths are bytes of s[0..n).
+ */
+int nt_js_space(uint32_t cp);
+size_t nt_js_leading_space(const char *s, size_t n);
+size_t nt_js_trailing_space(const char *s, size_t n);
+
 #endif
