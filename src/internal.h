@@ -68,6 +68,12 @@ static inline int nt_max_int(int a, int b) { return a > b ? a : b; }
 /* Monotonic clock in seconds. */
 double nt_time_seconds(void);
 
+/*
+ * The whole file at path, NUL-terminated, its length in *len; NULL with
+ * err set when it cannot be opened or read, or is longer than max bytes.
+ */
+char *nt_read_file(const char *path, size_t max, size_t *len, nt_error *err);
+
 /* ---- a growing byte buffer ------------------------------------------------ */
 
 typedef struct nt_buf {

@@ -29,51 +29,6 @@ nt_model_params nt_model_default_params(void) {
     return p;
 }
 
-/* Reads a whole (small) file; NULL with err set on failure. */
-static char *read_text_file(const char *path, size_t max, size_t *len,
-                            nt_error *err) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        nt_fail(err, NT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= max) {
-                nt_fail(err, NT_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
-                free(buf);
-                fclose(fp);
-                return NULL;
-            }
-            cap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                nt_fail(err, NT_ERR_NO_MEMORY, "%s: out of memory", path);
-                free(buf);
-                fclose(fp);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int failed = ferror(fp);
-    fclose(fp);
-    if (failed) {
-        nt_fail(err, NT_ERR_IO, "%s: read error", path);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static int is_file(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -103,7 +58,7 @@ static char *join_path(const char *dir, const char *name) {
 static nt_status open_shards_from_index(nt_model *m, const char *dir,
                                         const char *index_path, nt_error *err) {
     size_t len;
-    char *text = read_text_file(index_path, MAX_INDEX_BYTES, &len, err);
+    char *text = nt_read_file(index_path, MAX_INDEX_BYTES, &len, err);
     if (!text)
         return err ? err->status : NT_ERR_IO;
     char jerr[256];
@@ -417,7 +372,7 @@ nt_model *nt_model_load(const char *path, const nt_model_params *params,
     }
 
     size_t len;
-    char *config = read_text_file(config_path, MAX_CONFIG_BYTES, &len, err);
+    char *config = nt_read_file(config_path, MAX_CONFIG_BYTES, &len, err);
     if (!config) {
         status = err ? err->status : NT_ERR_IO;
         goto fail;

@@ -382,22 +382,14 @@ static void read_clean_up_setting(nt_tokenizer *tok, const char *json_path) {
     char path[4096];
     snprintf(path, sizeof path, "%.*stokenizer_config.json",
              slash ? (int)(slash - json_path + 1) : 0, json_path);
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return;
-    nt_buf text = {0};
-    char chunk[65536];
-    size_t got;
-    int ok = 1;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        ok = text.n + got <= (16u << 20) && nt_buf_add(&text, chunk, got);
-    fclose(fp);
-    nt_json_doc *doc = ok && text.s ? nt_json_parse(text.s, text.n, NULL, 0) : NULL;
+    size_t len;
+    char *text = nt_read_file(path, 16u << 20, &len, NULL); /* none: the default */
+    nt_json_doc *doc = text ? nt_json_parse(text, len, NULL, 0) : NULL;
     const nt_json *v = nt_json_get(nt_json_root(doc), "clean_up_tokenization_spaces");
     if (nt_json_is_bool(v))
         tok->clean_up_spaces = nt_json_bool(v);
     nt_json_free(doc);
-    nt_buf_free(&text);
+    free(text);
 }
 
 /* A file's bytes, mapped (the page cache serves them without a copy) or,
@@ -446,22 +438,9 @@ static nt_status file_bytes_read(file_bytes *f, const char *path, nt_error *err)
             return NT_OK;
         }
     }
-    f->text = malloc(f->size + 1);
-    size_t got = 0;
-    while (f->text && got < f->size) {
-        ssize_t r = read(fd, f->text + got, f->size - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
     close(fd);
-    if (!f->text)
-        return nt_fail(err, NT_ERR_NO_MEMORY, "%s: out of memory", path);
-    if (got != f->size) {
-        file_bytes_free(f);
-        return nt_fail(err, NT_ERR_IO, "%s: read error", path);
-    }
-    return NT_OK;
+    f->text = nt_read_file(path, MAX_TOKENIZER_JSON, &f->size, err);
+    return f->text ? NT_OK : err ? err->status : NT_ERR_IO;
 }
 
 nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err) {

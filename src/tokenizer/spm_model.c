@@ -41,7 +41,6 @@
  * sort to fall back on, should crafted texts make probing quadratic).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1158,47 +1157,12 @@ nt_status nt_spm_model_load(const char *path, nt_spm_model *out,
     if (path == NULL || out == NULL)
         return nt_fail(err, NT_ERR_ARGUMENT,
                        "nt_spm_model_load: path or out is NULL");
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return nt_fail(err, NT_ERR_IO, "%s: cannot open: %s", path,
-                       strerror(errno));
-
-    /* Read in growing chunks, so pipes and /proc files work too. */
-    size_t cap = 0, len = 0;
-    unsigned char *buf = NULL;
-    nt_status st = NT_OK;
-    for (;;) {
-        if (len == cap) {
-            if (cap > NT_SPM_MODEL_MAX_FILE_SIZE) {
-                st = nt_fail(err, NT_ERR_FORMAT, "%s: larger than %zu MiB: not "
-                             "a tokenizer model", path,
-                             NT_SPM_MODEL_MAX_FILE_SIZE >> 20);
-                break;
-            }
-            size_t grown = cap ? cap * 2 : (size_t)1 << 16;
-            if (grown > NT_SPM_MODEL_MAX_FILE_SIZE + 1)
-                grown = NT_SPM_MODEL_MAX_FILE_SIZE + 1;
-            unsigned char *bigger = realloc(buf, grown);
-            if (bigger == NULL) {
-                st = nt_fail(err, NT_ERR_NO_MEMORY, "%s: out of memory reading "
-                             "%zu bytes", path, grown);
-                break;
-            }
-            buf = bigger;
-            cap = grown;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = nt_fail(err, NT_ERR_IO, "%s: cannot read: %s", path,
-                             strerror(errno));
-            break;
-        }
-    }
-    fclose(f);
-    if (st == NT_OK)
-        st = nt_spm_model_parse(buf, len, path, out, err);
+    size_t len;
+    unsigned char *buf = (unsigned char *)nt_read_file(path, NT_SPM_MODEL_MAX_FILE_SIZE,
+                                                       &len, err);
+    if (buf == NULL)
+        return err != NULL ? err->status : NT_ERR_IO;
+    nt_status st = nt_spm_model_parse(buf, len, path, out, err);
     free(buf);
     return st;
 }
