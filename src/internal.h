@@ -106,6 +106,18 @@ static inline int nt_buf_add(nt_buf *b, const char *s, size_t n) {
     return 1;
 }
 
+/* An nt_buf for writers that check for failure once, at the end: an
+ * append that cannot grow the buffer is remembered in `failed`. */
+typedef struct nt_writer {
+    nt_buf buf;
+    int failed;
+} nt_writer;
+
+static inline void nt_write(nt_writer *w, const char *s, size_t n) {
+    if (!w->failed && !nt_buf_add(&w->buf, s, n))
+        w->failed = 1;
+}
+
 static inline void nt_buf_free(nt_buf *b) {
     free(b->s);
     memset(b, 0, sizeof *b);

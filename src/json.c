@@ -43,6 +43,7 @@
 #define _GNU_SOURCE 1  /* strtod_l() and newlocale() in glibc and musl */
 
 #include "json.h"
+#include "internal.h"
 
 #include <ctype.h>
 #include <float.h>
@@ -332,21 +333,6 @@ static const unsigned char nt_json_string_special[256] = {
     1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
 };
 
-/*
- * Nonzero when one of the 8 bytes in w is special as above. Each term is
- * exact for its lowest flagged byte (borrows only run upwards), which is
- * all a "none of them" test needs:
- *   w & 0x80..            non-ASCII
- *   (w - 0x20..) & ~w     a byte below 0x20
- *   zero bytes of w ^ '"' and w ^ '\\'
- */
-static uint64_t nt_json_special_bytes(uint64_t w) {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
-    return (w | ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
-            ((backslash - ones) & ~backslash)) & highs;
-}
-
 /* Length of the well-formed UTF-8 sequence at p (whose first byte is
  * >= 0x80), or 0 if it is not one: no overlongs, no surrogates, nothing
  * past U+10FFFF, no truncation. */
@@ -473,14 +459,6 @@ static const unsigned char *nt_json_parse_string(nt_json_parser *ps,
     /* Pass 1: find the closing quote, validating everything on the way. */
     for (;;) {
         unsigned c;
-        /* Eight bytes at a time while none is special, then byte by byte
-         * up to the first that is. */
-        while (end - q >= 8) {
-            uint64_t w;
-            memcpy(&w, q, 8);
-            if (nt_json_special_bytes(w) != 0) break;
-            q += 8;
-        }
         while (q < end && !nt_json_string_special[*q]) q++;
         if (q >= end) {
             nt_json_fail(ps, end, "unexpected end of input in string "
@@ -1269,36 +1247,16 @@ int nt_json_bool(const nt_json *v) {
 /* Writing, as JavaScript's JSON.stringify()                                 */
 /* ------------------------------------------------------------------------ */
 
-typedef struct nt_json_out {
-    char *s;
-    size_t n, cap;
-    int failed;
-} nt_json_out;
 
-static void nt_json_put(nt_json_out *o, const char *s, size_t n) {
-    if (o->failed) return;
-    if (o->n + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        char *grown;
-        while (cap < o->n + n + 1) cap *= 2;
-        grown = realloc(o->s, cap);
-        if (grown == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->s = grown;
-        o->cap = cap;
-    }
-    memcpy(o->s + o->n, s, n);
-    o->n += n;
-    o->s[o->n] = '\0';
+static void nt_json_put(nt_writer *o, const char *s, size_t n) {
+    nt_write(o, s, n);
 }
 
-static void nt_json_put_str(nt_json_out *o, const char *s) {
+static void nt_json_put_str(nt_writer *o, const char *s) {
     nt_json_put(o, s, strlen(s));
 }
 
-static void nt_json_put_string(nt_json_out *o, const char *s, size_t len) {
+static void nt_json_put_string(nt_writer *o, const char *s, size_t len) {
     size_t i, run = 0;
     nt_json_put(o, "\"", 1);
     for (i = 0; i < len; i++) {
@@ -1326,7 +1284,7 @@ static void nt_json_put_string(nt_json_out *o, const char *s, size_t len) {
 
 /* JavaScript's Number.prototype.toString(): the shortest digits that read
  * back to d, in plain notation for 1e-6 <= |d| < 1e21, else d.ddde+N. */
-static void nt_json_put_number(nt_json_out *o, double d) {
+static void nt_json_put_number(nt_writer *o, double d) {
     char buf[40], digits[24], out[64];
     int p, exp10 = 0, n_digits = 0, k = 0;
     const char *e;
@@ -1388,9 +1346,9 @@ static int nt_json_index_key(const char *key, size_t len, uint64_t *index) {
     return 1;
 }
 
-static void nt_json_put_value(nt_json_out *o, const nt_json *v);
+static void nt_json_put_value(nt_writer *o, const nt_json *v);
 
-static void nt_json_put_member(nt_json_out *o, const nt_json *obj, size_t i, int *first) {
+static void nt_json_put_member(nt_writer *o, const nt_json *obj, size_t i, int *first) {
     const nt_json *m = &obj->u.kids.items[i];
     /* the last value of the key, written where it first appeared */
     const nt_json *last = nt_json_getn(obj, m->key, m->key_len);
@@ -1412,7 +1370,7 @@ static int nt_json_repeated_key(const nt_json *obj, size_t i) {
     return 0;
 }
 
-static void nt_json_put_object(nt_json_out *o, const nt_json *v) {
+static void nt_json_put_object(nt_writer *o, const nt_json *v) {
     size_t n = v->u.kids.count, i, n_index = 0;
     size_t *order;
     int first = 1;
@@ -1451,7 +1409,7 @@ static void nt_json_put_object(nt_json_out *o, const nt_json *v) {
     nt_json_put(o, "}", 1);
 }
 
-static void nt_json_put_value(nt_json_out *o, const nt_json *v) {
+static void nt_json_put_value(nt_writer *o, const nt_json *v) {
     size_t i;
     switch (nt_json_kind_of(v)) {
     case NT_JSON_NULL: nt_json_put_str(o, "null"); break;
@@ -1472,23 +1430,23 @@ static void nt_json_put_value(nt_json_out *o, const nt_json *v) {
 }
 
 char *nt_json_to_js_text(const nt_json *v, size_t *len) {
-    nt_json_out o = {NULL, 0, 0, 0};
+    nt_writer o = {{NULL, 0, 0}, 0};
     nt_json_put_value(&o, v);
-    if (o.failed || o.s == NULL) {
-        free(o.s);
+    if (o.failed || o.buf.s == NULL) {
+        free(o.buf.s);
         return NULL;
     }
-    if (len != NULL) *len = o.n;
-    return o.s;
+    if (len != NULL) *len = o.buf.n;
+    return o.buf.s;
 }
 
 char *nt_json_quote_js(const char *s, size_t n, size_t *len) {
-    nt_json_out o = {NULL, 0, 0, 0};
+    nt_writer o = {{NULL, 0, 0}, 0};
     nt_json_put_string(&o, s, n);
     if (o.failed) {
-        free(o.s);
+        free(o.buf.s);
         return NULL;
     }
-    if (len != NULL) *len = o.n;
-    return o.s;
+    if (len != NULL) *len = o.buf.n;
+    return o.buf.s;
 }

@@ -19,6 +19,7 @@
  * nt_json_to_js_text). Jinja's truthiness: an empty list of tools or
  * contexts counts as none.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,22 +28,13 @@
 #include "json.h"
 #include "tokenizer/unicode.h"
 
-/* Writing into an nt_buf; a failed allocation is remembered in `failed`
- * and checked once at the end. */
-typedef struct out_text {
-    nt_buf buf;
-    int failed;
-} out_text;
 
-static void put(out_text *o, const char *s, size_t n) {
-    if (!o->failed && !nt_buf_add(&o->buf, s, n))
-        o->failed = 1;
-}
+static void put(nt_writer *o, const char *s, size_t n) { nt_write(o, s, n); }
 
-static void put_str(out_text *o, const char *s) { put(o, s, strlen(s)); }
+static void put_str(nt_writer *o, const char *s) { put(o, s, strlen(s)); }
 
 /* s[0..n) without JavaScript whitespace at either end. */
-static void put_stripped(out_text *o, const char *s, size_t n) {
+static void put_stripped(nt_writer *o, const char *s, size_t n) {
     size_t lead = nt_js_leading_space(s, n);
     put(o, s + lead, n - lead - nt_js_trailing_space(s + lead, n - lead));
 }
@@ -50,14 +42,22 @@ static void put_stripped(out_text *o, const char *s, size_t n) {
 /* ---- reading a message ------------------------------------------------------ */
 
 typedef struct renderer {
-    out_text *out;
+    nt_writer *out;
     nt_error *err;
     nt_status status;
 } renderer;
 
-static void refuse(renderer *r, const char *fmt, const char *what, size_t index) {
-    if (r->status == NT_OK)
-        r->status = nt_fail(r->err, NT_ERR_ARGUMENT, fmt, what, index);
+static void refuse(renderer *r, const char *fmt, ...) NT_PRINTF(2, 3);
+
+static void refuse(renderer *r, const char *fmt, ...) {
+    if (r->status != NT_OK)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->status = nt_fail(r->err, NT_ERR_ARGUMENT, "%s", msg);
 }
 
 /*
@@ -68,7 +68,7 @@ static void refuse(renderer *r, const char *fmt, const char *what, size_t index)
 static int message_text(renderer *r, const nt_json *m, size_t index, char **text,
                         size_t *len) {
     const nt_json *content = nt_json_get(m, "content");
-    out_text t = {0};
+    nt_writer t = {0};
     *text = NULL;
     *len = 0;
     switch (nt_json_kind_of(content)) {
@@ -87,9 +87,8 @@ static int message_text(renderer *r, const nt_json *m, size_t index, char **text
             size_t n;
             const char *s = nt_json_string(nt_json_get(part, "text"), &n);
             if (!type || strcmp(type, "text") != 0 || !s) {
-                refuse(r, "%s[%zu]: a content part that is not {\"type\": \"text\", "
-                          "\"text\": \"...\"} (this model reads text only)", "messages",
-                       index);
+                refuse(r, "messages[%zu]: a content part that is not {\"type\": \"text\", "
+                          "\"text\": \"...\"} (this model reads text only)", index);
                 free(t.buf.s);
                 return 0;
             }
@@ -97,8 +96,8 @@ static int message_text(renderer *r, const nt_json *m, size_t index, char **text
         }
         break;
     default:
-        refuse(r, "%s[%zu].content is neither text, a list of text parts nor null",
-               "messages", index);
+        refuse(r, "messages[%zu].content is neither text, a list of text parts nor null",
+               index);
         return 0;
     }
     if (t.failed) {
@@ -116,7 +115,7 @@ static int message_text(renderer *r, const nt_json *m, size_t index, char **text
  * <toolcall> {"name": "...", "arguments": {...}} </toolcall>, one a line.
  * OpenAI gives the arguments as JSON text; an object is taken too.
  */
-static void put_tool_calls(renderer *r, out_text *o, const nt_json *calls, size_t index) {
+static void put_tool_calls(renderer *r, nt_writer *o, const nt_json *calls, size_t index) {
     for (size_t i = 0; i < nt_json_count(calls) && r->status == NT_OK; i++) {
         const nt_json *call = nt_json_at(calls, i);
         const nt_json *fn = nt_json_get(call, "function");
@@ -131,8 +130,8 @@ static void put_tool_calls(renderer *r, out_text *o, const nt_json *calls, size_
             args = nt_json_root(parsed);
         }
         if (!name || nt_json_kind_of(args) != NT_JSON_OBJECT) {
-            refuse(r, "%s[%zu]: a tool call needs function.name and function.arguments "
-                      "(a JSON object, or its text)", "messages", index);
+            refuse(r, "messages[%zu]: a tool call needs function.name and function.arguments "
+                      "(a JSON object, or its text)", index);
             nt_json_free(parsed);
             return;
         }
@@ -174,24 +173,24 @@ static const char *turn_header(const char *role) {
 }
 
 static void render(renderer *r, const nt_json *conv, unsigned flags) {
-    out_text *o = r->out;
+    nt_writer *o = r->out;
     const nt_json *messages = nt_json_get(conv, "messages");
     const nt_json *tools = nt_json_get(conv, "tools");
     const nt_json *contexts = nt_json_get(conv, "contexts");
     if (nt_json_kind_of(conv) != NT_JSON_OBJECT) {
-        refuse(r, "the conversation is not a JSON object%s%zu", "", 0);
+        refuse(r, "the conversation is not a JSON object");
         return;
     }
     if (nt_json_kind_of(messages) != NT_JSON_ARRAY) {
-        refuse(r, "\"%s\" is missing or not a list%zu", "messages", 0);
+        refuse(r, "\"messages\" is missing or not a list");
         return;
     }
     if (tools && !nt_json_is_null(tools) && nt_json_kind_of(tools) != NT_JSON_ARRAY) {
-        refuse(r, "\"%s\" is not a list%zu", "tools", 0);
+        refuse(r, "\"tools\" is not a list");
         return;
     }
     if (contexts && !nt_json_is_null(contexts) && nt_json_kind_of(contexts) != NT_JSON_ARRAY) {
-        refuse(r, "\"%s\" is not a list%zu", "contexts", 0);
+        refuse(r, "\"contexts\" is not a list");
         return;
     }
     size_t n_messages = nt_json_count(messages), n_tools = nt_json_count(tools),
@@ -201,8 +200,8 @@ static void render(renderer *r, const nt_json *conv, unsigned flags) {
     for (size_t i = 0; i < n_messages; i++) {
         const char *role = nt_json_string(nt_json_get(nt_json_at(messages, i), "role"), NULL);
         if (!role || (strcmp(role, "system") != 0 && !turn_header(role))) {
-            refuse(r, "%s[%zu].role must be \"system\", \"user\", \"assistant\" or \"tool\"",
-                   "messages", i);
+            refuse(r, "messages[%zu].role must be \"system\", \"user\", \"assistant\" or "
+                      "\"tool\"", i);
             return;
         }
     }
@@ -240,7 +239,7 @@ static void render(renderer *r, const nt_json *conv, unsigned flags) {
         size_t len;
         const char *passage = nt_json_string(nt_json_at(contexts, i), &len);
         if (!passage) {
-            refuse(r, "%s[%zu] is not text", "contexts", i);
+            refuse(r, "contexts[%zu] is not text", i);
             return;
         }
         put_str(o, "\n<context> ");
@@ -258,15 +257,15 @@ static void render(renderer *r, const nt_json *conv, unsigned flags) {
         size_t len;
         if (!message_text(r, m, i, &text, &len))
             return;
-        out_text body = {0};
+        nt_writer body = {0};
         put_stripped(&body, text ? text : "", len);
         free(text);
         const nt_json *calls = nt_json_get(m, "tool_calls");
         if (calls && !nt_json_is_null(calls)) {
             if (strcmp(header, "<extra_id_1>Assistant\n") != 0 ||
                 nt_json_kind_of(calls) != NT_JSON_ARRAY) {
-                refuse(r, "%s[%zu].tool_calls: only an assistant message has them, as a "
-                          "list", "messages", i);
+                refuse(r, "messages[%zu].tool_calls: only an assistant message has them, as a "
+                          "list", i);
                 free(body.buf.s);
                 return;
             }
@@ -297,7 +296,7 @@ nt_status nt_chat_render(const char *conversation_json, size_t len, unsigned fla
     nt_json_doc *doc = nt_json_parse(conversation_json, len, jerr, sizeof jerr);
     if (!doc)
         return nt_fail(err, NT_ERR_ARGUMENT, "the conversation is not valid JSON: %s", jerr);
-    out_text out = {0};
+    nt_writer out = {0};
     renderer r = {&out, err, NT_OK};
     render(&r, nt_json_root(doc), flags);
     nt_json_free(doc);
