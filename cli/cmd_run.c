@@ -16,16 +16,14 @@ static void run_usage(FILE *out) {
     fprintf(out,
             "usage: nemotron run -m MODEL_DIR --ids \"2 4 100 7\" [options]\n"
             "  -n N            tokens to generate (default 32)\n"
-            "  --temp T        temperature; 0 is greedy (default 0)\n"
-            "  --top-k K       keep the K most likely tokens (default 0: off)\n"
-            "  --top-p P       nucleus sampling threshold (default 1: off)\n"
-            "  --seed S        sampling seed (default 0)\n"
+            "%s"
             "  --ignore-eos    keep going past the end-of-sequence token\n"
             "  -t N            threads (default: all CPUs)\n"
             "  -c N            context size (default: prompt + N)\n"
             "  -b N            prompt tokens per forward step (default 512)\n"
             "  --no-mmap       read the weights into memory instead of mapping\n"
-            "  --simd NAME     kernels: auto, generic, avx2, avx512\n");
+            "  --simd NAME     kernels: auto, generic, avx2, avx512\n",
+            CLI_SAMPLER_USAGE);
 }
 
 int cmd_run(int argc, char **argv) {
@@ -34,17 +32,18 @@ int cmd_run(int argc, char **argv) {
     const char *ids_text = NULL, *prompt = NULL;
     int add_bos = 0;
     long long n_predict = 32;
-    nt_sampler_params sp = nt_sampler_default_params();
+    cli_sampler_opts so;
+    cli_sampler_opts_init(&so, 0.0f, 1.0f);
     int ignore_eos = 0;
     for (int i = 0; i < argc; i++) {
         int r = cli_parse_model_opt(&mo, argc, argv, &i);
+        if (r == 0)
+            r = cli_parse_sampler_opt(&so, argc, argv, &i);
         if (r < 0)
             return EXIT_USAGE;
         if (r > 0)
             continue;
         const char *a = argv[i], *v;
-        long long n;
-        double d;
         if (strcmp(a, "--ids") == 0) {
             if (!(ids_text = cli_value(argc, argv, &i)))
                 return EXIT_USAGE;
@@ -57,25 +56,6 @@ int cmd_run(int argc, char **argv) {
             if (!(v = cli_value(argc, argv, &i)) ||
                 !cli_parse_int(a, v, 0, 1 << 24, &n_predict))
                 return EXIT_USAGE;
-        } else if (strcmp(a, "--temp") == 0) {
-            if (!(v = cli_value(argc, argv, &i)) || !cli_parse_float(a, v, 0, 100, &d))
-                return EXIT_USAGE;
-            sp.temperature = (float)d;
-        } else if (strcmp(a, "--top-k") == 0) {
-            if (!(v = cli_value(argc, argv, &i)) ||
-                !cli_parse_int(a, v, 0, 1 << 24, &n))
-                return EXIT_USAGE;
-            sp.top_k = (int)n;
-        } else if (strcmp(a, "--top-p") == 0) {
-            if (!(v = cli_value(argc, argv, &i)) ||
-                !cli_parse_float(a, v, 1e-9, 1.0, &d))
-                return EXIT_USAGE;
-            sp.top_p = (float)d;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (!(v = cli_value(argc, argv, &i)) ||
-                !cli_parse_int(a, v, 0, INT64_MAX, &n))
-                return EXIT_USAGE;
-            sp.seed = (uint64_t)n;
         } else if (strcmp(a, "--ignore-eos") == 0) {
             ignore_eos = 1;
         } else {
@@ -127,7 +107,7 @@ int cmd_run(int argc, char **argv) {
     nt_model_get_info(model, &info);
     long long want = (long long)n_ids + n_predict;
     nt_context *ctx = cli_new_context(model, &mo, want > (1 << 24) ? 0 : (int)want);
-    nt_sampler *sampler = ctx ? nt_sampler_new(&sp, &err) : NULL;
+    nt_sampler *sampler = ctx ? nt_sampler_new(&so.params, &err) : NULL;
     if (ctx && !sampler)
         cli_error("%s", err.message);
     nt_detokenizer *stream = tok && sampler ? nt_detokenizer_new(tok, NT_DETOKENIZE_SKIP_SPECIAL, &err) : NULL;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -78,6 +79,91 @@ int cli_parse_float(const char *opt, const char *s, double lo, double hi,
         return 0;
     }
     *out = v;
+    return 1;
+}
+
+const char CLI_SAMPLER_USAGE[] =
+    "  --temp T               temperature; 0 is greedy\n"
+    "  --top-k K              keep the K most likely tokens (0: off)\n"
+    "  --top-p P              keep the most likely tokens up to mass P (1: off)\n"
+    "  --min-p P              keep tokens at least P times the top one's probability\n"
+    "  --repeat-penalty R     divide the logits of repeated tokens by R (1: off)\n"
+    "  --repeat-last-n N      tokens the repeat penalty looks back over (0: all)\n"
+    "  --frequency-penalty F  subtract F per earlier use in the reply\n"
+    "  --presence-penalty P   subtract P from tokens used in the reply\n"
+    "  --logit-bias ID=BIAS   add BIAS to token ID's logit (repeatable)\n"
+    "  --seed S               sampling seed\n";
+
+void cli_sampler_opts_init(cli_sampler_opts *o, float temperature, float top_p) {
+    memset(o, 0, sizeof *o);
+    o->params = nt_sampler_default_params();
+    o->params.temperature = temperature;
+    o->params.top_p = top_p;
+    o->params.logit_bias = o->bias;
+}
+
+static int parse_logit_bias(cli_sampler_opts *o, const char *opt, const char *v) {
+    const char *eq = strchr(v, '=');
+    char id_text[32];
+    long long id;
+    double bias;
+    if (!eq || eq == v || (size_t)(eq - v) >= sizeof id_text) {
+        cli_error("%s: \"%s\" is not ID=BIAS", opt, v);
+        return 0;
+    }
+    memcpy(id_text, v, (size_t)(eq - v));
+    id_text[eq - v] = 0;
+    if (!cli_parse_int(opt, id_text, 0, INT32_MAX, &id) ||
+        !cli_parse_float(opt, eq + 1, -100, 100, &bias))
+        return 0;
+    if (o->params.n_logit_bias == CLI_MAX_LOGIT_BIAS) {
+        cli_error("%s: at most %d biases", opt, CLI_MAX_LOGIT_BIAS);
+        return 0;
+    }
+    o->bias[o->params.n_logit_bias++] = (nt_logit_bias){(int32_t)id, (float)bias};
+    return 1;
+}
+
+int cli_parse_sampler_opt(cli_sampler_opts *o, int argc, char **argv, int *i) {
+    static const struct {
+        const char *name;
+        double lo, hi;
+        size_t offset;
+    } floats[] = {
+        {"--temp", 0, 100, offsetof(nt_sampler_params, temperature)},
+        {"--top-p", 1e-9, 1, offsetof(nt_sampler_params, top_p)},
+        {"--min-p", 0, 1, offsetof(nt_sampler_params, min_p)},
+        {"--repeat-penalty", 1e-3, 100, offsetof(nt_sampler_params, repetition_penalty)},
+        {"--frequency-penalty", -100, 100, offsetof(nt_sampler_params, frequency_penalty)},
+        {"--presence-penalty", -100, 100, offsetof(nt_sampler_params, presence_penalty)},
+    };
+    const char *a = argv[*i], *v;
+    long long n;
+    double d;
+    for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
+        if (strcmp(a, floats[k].name) != 0)
+            continue;
+        if (!(v = cli_value(argc, argv, i)) ||
+            !cli_parse_float(a, v, floats[k].lo, floats[k].hi, &d))
+            return -1;
+        *(float *)((char *)&o->params + floats[k].offset) = (float)d;
+        return 1;
+    }
+    if (strcmp(a, "--top-k") == 0 || strcmp(a, "--repeat-last-n") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_parse_int(a, v, 0, 1 << 24, &n))
+            return -1;
+        *(a[2] == 't' ? &o->params.top_k : &o->params.penalty_last_n) = (int)n;
+    } else if (strcmp(a, "--seed") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || !cli_parse_int(a, v, 0, INT64_MAX, &n))
+            return -1;
+        o->params.seed = (uint64_t)n;
+        o->seed_given = 1;
+    } else if (strcmp(a, "--logit-bias") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || !parse_logit_bias(o, a, v))
+            return -1;
+    } else {
+        return 0;
+    }
     return 1;
 }
 

@@ -50,6 +50,24 @@ int cli_parse_int(const char *opt, const char *s, long long lo, long long hi,
 int cli_parse_float(const char *opt, const char *s, double lo, double hi,
                     double *out);
 
+/*
+ * Sampling options (--temp, --top-k, --top-p, --min-p, --repeat-penalty,
+ * --repeat-last-n, --frequency-penalty, --presence-penalty, --seed,
+ * --logit-bias ID=BIAS, repeatable), parsed like cli_parse_model_opt. The
+ * logit biases live in `o` (at most CLI_MAX_LOGIT_BIAS).
+ */
+#define CLI_MAX_LOGIT_BIAS 64
+typedef struct cli_sampler_opts {
+    nt_sampler_params params;
+    nt_logit_bias bias[CLI_MAX_LOGIT_BIAS];
+    int seed_given;
+} cli_sampler_opts;
+
+void cli_sampler_opts_init(cli_sampler_opts *o, float temperature, float top_p);
+int cli_parse_sampler_opt(cli_sampler_opts *o, int argc, char **argv, int *i);
+/* The usage lines for those options. */
+extern const char CLI_SAMPLER_USAGE[];
+
 /* "2 4 100 7" or "2,4,100,7" -> ids; returns count, -1 after an error. */
 int cli_parse_ids(const char *s, int32_t **ids);
 

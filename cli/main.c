@@ -19,6 +19,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "text on stdin to token ids (a JSON array)"},
     {"detokenize", cmd_detokenize, "a JSON array of ids on stdin to text"},
     {"template", cmd_template, "the exact prompt for a conversation (JSON on stdin)"},
+    {"chat", cmd_chat, "an interactive conversation (tools, passages, /save, /load)"},
 };
 
 static void usage(FILE *out) {

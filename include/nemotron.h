@@ -171,6 +171,9 @@ nt_status nt_eval(nt_context *ctx, const int32_t *tokens, int n_tokens,
 const float *nt_logits(const nt_context *ctx, int i);
 
 int nt_n_past(const nt_context *ctx);  /* tokens in the KV cache */
+/* Those tokens, in order (n_past of them); valid until the next call that
+ * changes the cache. */
+const int32_t *nt_kv_tokens(const nt_context *ctx);
 int nt_n_ctx(const nt_context *ctx);   /* capacity */
 int nt_n_threads(const nt_context *ctx);
 nt_simd nt_context_simd(const nt_context *ctx); /* the kernel set in use */
@@ -248,9 +251,115 @@ void nt_detokenizer_free(nt_detokenizer *d);
 /* Sampling                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A sampler turns a row of logits into the next token. What it does, in
+ * order (vLLM's and HF's order; llama.cpp applies temperature last):
+ *
+ *   1. logit bias: bias[id] is added to the logit of id (OpenAI's
+ *      logit_bias; -100 practically bans a token, +100 practically forces it);
+ *   2. penalties, from the tokens the sampler has been told about:
+ *      repetition (HF/CTRL): a logit l of a token seen in the prompt or the
+ *        reply (within the last penalty_last_n of them, if set) becomes
+ *        l / r if l > 0 and l * r otherwise;
+ *      frequency and presence (OpenAI): l -= count * frequency_penalty
+ *        + (count > 0) * presence_penalty, count = occurrences in the reply;
+ *   3. temperature <= 0: the largest logit wins (lowest id on ties), and
+ *      the rest is skipped. Otherwise logits are divided by temperature;
+ *   4. top-k keeps the k most likely tokens;
+ *   5. top-p keeps the most likely tokens whose probabilities (after 1-4,
+ *      renormalized) first reach p in sum;
+ *   6. min-p keeps the tokens whose probability is at least min_p times
+ *      the largest one's;
+ *   7. one token is drawn from what is left, renormalized, with the
+ *      sampler's own seeded generator (xoshiro256**): the same seed and the
+ *      same logits give the same choices on every machine and run.
+ *
+ * Ties between equal logits are broken by id, so no step depends on the
+ * order of a sort.
+ */
 typedef struct nt_sampler nt_sampler;
 
-/* ---- conversations: Nemotron-Mini's prompt format ------------------------ */
+typedef struct nt_logit_bias {
+    int32_t id;
+    float bias;
+} nt_logit_bias;
+
+#define NT_MAX_TOP_LOGPROBS 20
+
+typedef struct nt_sampler_params {
+    float temperature;        /* <= 0: greedy */
+    int top_k;                /* <= 0: off */
+    float top_p;              /* >= 1: off; must be > 0 */
+    float min_p;              /* <= 0: off; must be <= 1 */
+    float repetition_penalty; /* 1: off; must be > 0 */
+    float frequency_penalty;  /* 0: off */
+    float presence_penalty;   /* 0: off */
+    int penalty_last_n;       /* tokens the repetition penalty looks back
+                                 over; 0: all of the prompt and the reply */
+    const nt_logit_bias *logit_bias; /* copied by nt_sampler_new */
+    int n_logit_bias;
+    uint64_t seed;
+} nt_sampler_params;
+
+/* Greedy: temperature 0, top_p 1, repetition_penalty 1, nothing else. */
+nt_sampler_params nt_sampler_default_params(void);
+/* Refuses NaNs and values out of their ranges with NT_ERR_ARGUMENT. */
+nt_sampler *nt_sampler_new(const nt_sampler_params *params, nt_error *err);
+void nt_sampler_free(nt_sampler *sampler);
+
+/*
+ * The history the penalties look at. nt_sampler_set_prompt replaces it
+ * with the prompt's tokens (seen by the repetition penalty only) and
+ * forgets the reply; nt_sampler_accept appends a token of the reply.
+ * nt_generate calls both; a caller with its own loop calls them itself.
+ */
+nt_status nt_sampler_set_prompt(nt_sampler *sampler, const int32_t *tokens,
+                                int n_tokens, nt_error *err);
+nt_status nt_sampler_accept(nt_sampler *sampler, int32_t token, nt_error *err);
+
+typedef struct nt_token_prob {
+    int32_t id;
+    float p;         /* nt_sampler_distribution: probability; else a logprob */
+} nt_token_prob;
+
+/*
+ * What sampling chose, and the log-probabilities that OpenAI's logprobs
+ * report: those of the model's own distribution (log-softmax of the logits
+ * as given, before bias, penalties and temperature, as vLLM reports by
+ * default), for the chosen token and for the n_top most likely tokens.
+ */
+typedef struct nt_sample {
+    int32_t id;
+    float logprob;
+    int n_top;
+    nt_token_prob top[NT_MAX_TOP_LOGPROBS];  /* most likely first */
+} nt_sample;
+
+/*
+ * Chooses the next token from n_vocab logits, and fills *out (may be NULL)
+ * with its log-probability and the n_top (0..NT_MAX_TOP_LOGPROBS) most
+ * likely alternatives. Returns the chosen id, or -1 if logits is NULL,
+ * n_vocab < 1, n_top is out of range, or a logit bias or the history names
+ * an id >= n_vocab.
+ */
+int32_t nt_sampler_sample(nt_sampler *sampler, const float *logits,
+                          int n_vocab);
+int32_t nt_sampler_sample_ex(nt_sampler *sampler, const float *logits,
+                             int n_vocab, int n_top, nt_sample *out);
+
+/*
+ * The distribution step 7 would draw from (after steps 1-6; with
+ * temperature <= 0 the single greedy token with p = 1): the kept tokens,
+ * most likely first (ties: lower id first), at most `max` of them written
+ * to out. Returns how many tokens are kept, or -1 as nt_sampler_sample.
+ * Draws nothing, so the generator's state is unchanged.
+ */
+int nt_sampler_distribution(nt_sampler *sampler, const float *logits,
+                            int n_vocab, nt_token_prob *out, int max);
+
+/* ------------------------------------------------------------------------ */
+/* Conversations                                                             */
+/* ------------------------------------------------------------------------ */
 
 /*
  * Renders a conversation into the prompt text, byte for byte what the
@@ -284,19 +393,129 @@ typedef struct nt_sampler nt_sampler;
 nt_status nt_chat_render(const char *conversation_json, size_t len, unsigned flags,
                          char **prompt, size_t *prompt_len, nt_error *err);
 
-typedef struct nt_sampler_params {
-    float temperature;  /* <= 0: greedy (argmax, lowest id on ties) */
-    int top_k;          /* <= 0: off */
-    float top_p;        /* >= 1: off */
-    uint64_t seed;      /* same seed, same logits: same choices */
-} nt_sampler_params;
 
-nt_sampler_params nt_sampler_default_params(void);  /* greedy */
-nt_sampler *nt_sampler_new(const nt_sampler_params *params, nt_error *err);
-void nt_sampler_free(nt_sampler *sampler);
-/* Returns the chosen id, or -1 if n_vocab < 1 or logits is NULL. */
-int32_t nt_sampler_sample(nt_sampler *sampler, const float *logits,
-                          int n_vocab);
+/*
+ * Reading a reply as it streams. The model calls tools by writing
+ *
+ *   <toolcall> {"name": "get_weather", "arguments": {"city": "Oslo"}} </toolcall>
+ *
+ * A reply parser turns such blocks into tool-call events and the text
+ * outside them into content events, and ends the reply at a stop string.
+ *
+ * - A block is a call when, after "<toolcall>", there is one JSON object
+ *   with a non-empty string "name" and an object "arguments" (or a string
+ *   holding one; missing means {}), then "</toolcall>", with any
+ *   whitespace between. "</toolcall>" inside a JSON string does not end it.
+ * - Any other block (invalid JSON, a missing name, text after the object,
+ *   a reply that ends inside it) stays content, as the model wrote it.
+ * - Content is the text outside the calls, less the whitespace at the
+ *   reply's ends and just before each call: a reply of calls alone has
+ *   none, and "Checking. <toolcall>...</toolcall> Done." gives
+ *   "Checking. Done."
+ * - Stop strings are matched in the raw text, inside blocks too; the reply
+ *   ends before the first match.
+ * - Text that may still turn out to be "<toolcall>", a stop string or
+ *   whitespace that will be dropped is held back until it is decided, so
+ *   content is never taken back. Feeding a text at once or one byte at a
+ *   time gives the same events, joined.
+ */
+typedef struct nt_reply_parser nt_reply_parser;
+
+typedef enum nt_event_type {
+    NT_EVENT_CONTENT = 1, /* text: more of the reply's content */
+    NT_EVENT_TOOL_CALL,   /* name, arguments, index */
+    NT_EVENT_TOKEN        /* nt_generate only: a token was sampled (sample) */
+} nt_event_type;
+
+typedef struct nt_event {
+    nt_event_type type;
+    const char *text;      /* CONTENT: new text (not NUL-terminated) */
+    size_t text_len;
+    const char *name;      /* TOOL_CALL: NUL-terminated */
+    const char *arguments; /* TOOL_CALL: the JSON object, NUL-terminated, written
+                              as the chat template writes JSON (so a
+                              conversation holding the call renders it back
+                              as the model wrote it) */
+    int index;             /* TOOL_CALL: 0 for the reply's first call, ... */
+    const nt_sample *sample; /* TOKEN: the token and its logprobs */
+} nt_event;
+
+/* Called for each event; the pointers in it are valid during the call.
+ * Return 0 to go on; anything else cancels nt_generate. */
+typedef int (*nt_event_fn)(const nt_event *event, void *user);
+
+/* Plain text: no tool calls, no whitespace dropped; stop strings only. */
+#define NT_REPLY_RAW 1u
+
+/* stop: n_stop stop strings (copied; empty strings are refused). */
+nt_reply_parser *nt_reply_parser_new(const char *const *stop, int n_stop,
+                                     unsigned flags, nt_error *err);
+void nt_reply_parser_free(nt_reply_parser *parser);
+/*
+ * Feeds len bytes of the reply. Returns 0 while the reply goes on, or
+ * 1 + i once stop string i has been found: the events up to it have been
+ * sent and further text is ignored. -1 if fn cancelled or memory ran out.
+ */
+int nt_reply_parser_push(nt_reply_parser *parser, const char *text, size_t len,
+                         nt_event_fn fn, void *user);
+/* The reply is over: sends what was held back (an unfinished block as
+ * content). Returns 0, or -1 as push. */
+int nt_reply_parser_finish(nt_reply_parser *parser, nt_event_fn fn, void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Generation                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef enum nt_finish_reason {
+    NT_FINISH_NONE = 0,
+    NT_FINISH_EOS,          /* the model wrote </s> */
+    NT_FINISH_END_OF_TURN,  /* the model began a new turn (<extra_id_1>) */
+    NT_FINISH_STOP,         /* a stop string of the caller's */
+    NT_FINISH_LENGTH,       /* max_tokens were generated */
+    NT_FINISH_CONTEXT,      /* the context is full */
+    NT_FINISH_CANCELLED     /* the event callback asked to stop */
+} nt_finish_reason;
+
+/* "eos", "end_of_turn", "stop", "length", "context_full", "cancelled" */
+const char *nt_finish_reason_name(nt_finish_reason reason);
+
+typedef struct nt_generate_params {
+    int max_tokens;           /* most tokens to generate; 0: no limit */
+    const char *const *stop;  /* the caller's stop strings */
+    int n_stop;
+    int parse_tool_calls;     /* 1 (default): <toolcall> blocks are tool-call
+                                 events; 0: everything is content */
+    int n_top_logprobs;       /* alternatives in each TOKEN event's sample */
+} nt_generate_params;
+
+nt_generate_params nt_generate_default_params(void);
+
+typedef struct nt_generation {
+    nt_finish_reason finish;
+    int n_prompt;        /* prompt tokens */
+    int n_reused;        /* of which were already in the KV cache */
+    int n_generated;     /* tokens sampled, the stopping one included */
+    int n_tool_calls;
+    double prompt_seconds;   /* evaluating the prompt */
+    double generate_seconds; /* after it, to the end */
+} nt_generation;
+
+/*
+ * Generates a reply to `prompt` (token ids, e.g. a rendered conversation
+ * tokenized without bos) in ctx. The part of the prompt that the context
+ * already holds from the previous call (a conversation's earlier turns) is
+ * not evaluated again. Each sampled token is a TOKEN event, then its text
+ * goes through a reply parser (see above), whose events follow. Generation
+ * ends at eos, at the token or text <extra_id_1>, at a stop string, after
+ * max_tokens, when the context is full, or when fn cancels; result->finish
+ * says which. The tokens that end a reply (eos, <extra_id_1>) are not
+ * content. A prompt that leaves no room in the context to generate is
+ * refused with NT_ERR_CONTEXT_FULL, before any work.
+ */
+nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
+                      nt_sampler *sampler, const int32_t *prompt, int n_prompt,
+                      const nt_generate_params *params, nt_event_fn fn,
+                      void *user, nt_generation *result, nt_error *err);
 
 #ifdef __cplusplus
 }

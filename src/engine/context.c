@@ -106,7 +106,8 @@ nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
     int ok = 1;
     ctx->k_cache = calloc(cache_floats, sizeof(float));
     ctx->v_cache = calloc(cache_floats, sizeof(float));
-    if (!ctx->k_cache || !ctx->v_cache)
+    ctx->tokens = malloc((size_t)n_ctx * sizeof *ctx->tokens);
+    if (!ctx->k_cache || !ctx->v_cache || !ctx->tokens)
         ok = 0;
     size_t rope_floats = (size_t)n_ctx * (size_t)(hp->n_rot / 2);
     ctx->rope_cos = alloc_floats(rope_floats, &ok);
@@ -145,6 +146,7 @@ void nt_context_free(nt_context *ctx) {
     nt_pool_free(ctx->exec.pool);
     free(ctx->k_cache);
     free(ctx->v_cache);
+    free(ctx->tokens);
     float *bufs[] = {ctx->rope_cos, ctx->rope_sin, ctx->x,  ctx->xn,
                      ctx->q,        ctx->k,        ctx->v,  ctx->att,
                      ctx->ff,       ctx->thread_scratch, ctx->logits};
@@ -186,6 +188,8 @@ nt_status nt_eval(nt_context *ctx, const int32_t *tokens, int n_tokens,
         ctx->logits_capacity = need;
     }
 
+    if (n_tokens > 0)
+        memcpy(ctx->tokens + ctx->n_past, tokens, (size_t)n_tokens * sizeof *tokens);
     for (int done = 0; done < n_tokens;) {
         int n = nt_min_int(ctx->n_batch, n_tokens - done);
         int last_step = done + n == n_tokens;
@@ -218,6 +222,7 @@ const float *nt_logits(const nt_context *ctx, int i) {
 }
 
 int nt_n_past(const nt_context *ctx) { return ctx->n_past; }
+const int32_t *nt_kv_tokens(const nt_context *ctx) { return ctx->tokens; }
 int nt_n_ctx(const nt_context *ctx) { return ctx->n_ctx; }
 int nt_n_threads(const nt_context *ctx) { return nt_pool_size(ctx->exec.pool); }
 nt_simd nt_context_simd(const nt_context *ctx) {

@@ -16,6 +16,7 @@ struct nt_context {
     int n_ctx;
     int n_batch;
     int n_past;
+    int32_t *tokens;  /* the n_past tokens in the cache, for prefix reuse */
 
     /* KV cache: [n_layer][n_ctx][n_head_kv * head_dim] float32 each. */
     float *k_cache;
