@@ -259,7 +259,8 @@ void nt_detokenizer_free(nt_detokenizer *d);
  *      logit_bias; -100 practically bans a token, +100 practically forces it);
  *   2. penalties, from the tokens the sampler has been told about:
  *      repetition (HF/CTRL): a logit l of a token seen in the prompt or the
- *        reply (within the last penalty_last_n of them, if set) becomes
+ *        reply (within the last penalty_last_n tokens of the prompt
+ *        followed by the reply, if set) becomes
  *        l / r if l > 0 and l * r otherwise;
  *      frequency and presence (OpenAI): l -= count * frequency_penalty
  *        + (count > 0) * presence_penalty, count = occurrences in the reply;
@@ -271,8 +272,15 @@ void nt_detokenizer_free(nt_detokenizer *d);
  *   6. min-p keeps the tokens whose probability is at least min_p times
  *      the largest one's;
  *   7. one token is drawn from what is left, renormalized, with the
- *      sampler's own seeded generator (xoshiro256**): the same seed and the
- *      same logits give the same choices on every machine and run.
+ *      sampler's own generator (xoshiro256**, seeded with four splitmix64
+ *      outputs of seed): one uniform u in [0, 1) per call at temperature
+ *      > 0, even when one token is left, none when greedy; the token is
+ *      the first, most likely first, whose cumulative probability exceeds
+ *      u. The same seed and logits give the same choices on every machine
+ *      with the same C math library (weights use expf).
+ *
+ * Tokens whose probability is 0 (a logit of -inf, or so far below the best
+ * that exp underflows) are never kept.
  *
  * Ties between equal logits are broken by id, so no step depends on the
  * order of a sort.
@@ -287,7 +295,7 @@ typedef struct nt_logit_bias {
 #define NT_MAX_TOP_LOGPROBS 20
 
 typedef struct nt_sampler_params {
-    float temperature;        /* <= 0: greedy */
+    float temperature;        /* <= 0: greedy; must be finite */
     int top_k;                /* <= 0: off */
     float top_p;              /* >= 1: off; must be > 0 */
     float min_p;              /* <= 0: off; must be <= 1 */
@@ -296,7 +304,8 @@ typedef struct nt_sampler_params {
     float presence_penalty;   /* 0: off */
     int penalty_last_n;       /* tokens the repetition penalty looks back
                                  over; 0: all of the prompt and the reply */
-    const nt_logit_bias *logit_bias; /* copied by nt_sampler_new */
+    const nt_logit_bias *logit_bias; /* copied by nt_sampler_new; ids >= 0;
+                                        an id listed twice gets both */
     int n_logit_bias;
     uint64_t seed;
 } nt_sampler_params;
@@ -312,6 +321,7 @@ void nt_sampler_free(nt_sampler *sampler);
  * with the prompt's tokens (seen by the repetition penalty only) and
  * forgets the reply; nt_sampler_accept appends a token of the reply.
  * nt_generate calls both; a caller with its own loop calls them itself.
+ * A refused call (a negative id: NT_ERR_ARGUMENT) changes nothing.
  */
 nt_status nt_sampler_set_prompt(nt_sampler *sampler, const int32_t *tokens,
                                 int n_tokens, nt_error *err);
@@ -337,10 +347,12 @@ typedef struct nt_sample {
 
 /*
  * Chooses the next token from n_vocab logits, and fills *out (may be NULL)
- * with its log-probability and the n_top (0..NT_MAX_TOP_LOGPROBS) most
- * likely alternatives. Returns the chosen id, or -1 if logits is NULL,
- * n_vocab < 1, n_top is out of range, or a logit bias or the history names
- * an id >= n_vocab.
+ * with its log-probability and the n_top (0..NT_MAX_TOP_LOGPROBS; at most
+ * n_vocab are written, out->n_top says how many) most likely alternatives.
+ * Returns the chosen id, or -1 if logits is NULL, n_vocab < 1, n_top is out
+ * of range, a logit is NaN or +inf or all are -inf, a logit bias or the
+ * history (whether or not a penalty reads it) names an id >= n_vocab, or
+ * memory runs out.
  */
 int32_t nt_sampler_sample(nt_sampler *sampler, const float *logits,
                           int n_vocab);
