@@ -61,6 +61,31 @@ static const char CHAT_HELP[] =
     "  /quit          leave (so does end of input)\n"
     "  a line ending in \\ continues on the next one\n";
 
+/* ---- files ------------------------------------------------------------------ */
+
+/* A file's text; NULL after saying why, as "WHAT: ...". */
+static char *read_text_file(const char *path, const char *what, size_t *len) {
+    nt_error err;
+    char *text = nt_read_file(path, MAX_CONVERSATION_FILE, len, &err);
+    if (!text)
+        cli_error("%s: %s", what, err.message);
+    return text;
+}
+
+/* A file's JSON document; NULL after saying why, as "WHAT: ...". */
+static nt_json_doc *read_json_file(const char *path, const char *what) {
+    size_t len;
+    char *text = read_text_file(path, what, &len);
+    if (!text)
+        return NULL;
+    char why[256];
+    nt_json_doc *doc = nt_json_parse(text, len, why, sizeof why);
+    if (!doc)
+        cli_error("%s: %s is not JSON: %s", what, path, why);
+    free(text);
+    return doc;
+}
+
 /* ---- the conversation as JSON text --------------------------------------- */
 
 typedef struct conversation {
@@ -193,21 +218,14 @@ static int array_member(const nt_json *root, const char *key, const char *path,
 /* Replaces *c with the conversation in the file, if it is one. */
 static int conv_load(conversation *c, const char *path) {
     nt_error err;
-    size_t len;
-    char *text = nt_read_file(path, MAX_CONVERSATION_FILE, &len, &err);
-    if (!text) {
-        cli_error("/load: %s", err.message);
+    nt_json_doc *doc = read_json_file(path, "/load");
+    if (!doc)
         return 0;
-    }
-    char why[256];
-    nt_json_doc *doc = nt_json_parse(text, len, why, sizeof why);
     const nt_json *root = nt_json_root(doc);
     const nt_json *messages = nt_json_get(root, "messages");
     conversation loaded = {0};
     int ok = 0;
-    if (!doc) {
-        cli_error("/load: %s is not JSON: %s", path, why);
-    } else if (nt_json_kind_of(messages) != NT_JSON_ARRAY) {
+    if (nt_json_kind_of(messages) != NT_JSON_ARRAY) {
         cli_error("/load: %s has no \"messages\" array", path);
     } else if (array_member(root, "tools", path, &loaded.tools) &&
                array_member(root, "contexts", path, &loaded.contexts)) {
@@ -229,7 +247,6 @@ static int conv_load(conversation *c, const char *path) {
         free(prompt);
     }
     nt_json_free(doc);
-    free(text);
     if (!ok) {
         conv_free(&loaded);
         return 0;
@@ -465,32 +482,18 @@ static int command(chat *ch, const char *line) {
 
 /* ---- setup ------------------------------------------------------------------ */
 
-static char *read_text_file(const char *path, const char *what) {
-    nt_error err;
-    size_t len;
-    char *text = nt_read_file(path, MAX_CONVERSATION_FILE, &len, &err);
-    if (!text)
-        cli_error("%s: %s", what, err.message);
-    return text;
-}
-
 /* --tools: a JSON array of tools, as its JSON text. */
 static char *read_tools(const char *path) {
-    char *text = read_text_file(path, "--tools");
-    if (!text)
+    nt_json_doc *doc = read_json_file(path, "--tools");
+    if (!doc)
         return NULL;
-    char why[256];
-    nt_json_doc *doc = nt_json_parse(text, strlen(text), why, sizeof why);
     const nt_json *root = nt_json_root(doc);
     char *out = NULL;
-    if (!doc)
-        cli_error("--tools: %s is not JSON: %s", path, why);
-    else if (nt_json_kind_of(root) != NT_JSON_ARRAY)
+    if (nt_json_kind_of(root) != NT_JSON_ARRAY)
         cli_error("--tools: %s must hold a JSON array of tools", path);
     else
         out = nt_json_to_js_text(root, NULL);
     nt_json_free(doc);
-    free(text);
     return out;
 }
 
@@ -505,7 +508,8 @@ typedef struct chat_opts {
 
 /* The conversation the options describe: the system turn, tools, passages. */
 static int initial_conversation(const chat_opts *o, conversation *c) {
-    char *system = o->system_file ? read_text_file(o->system_file, "--system-file")
+    size_t len;
+    char *system = o->system_file ? read_text_file(o->system_file, "--system-file", &len)
                    : o->system    ? strdup(o->system)
                                   : NULL;
     if ((o->system || o->system_file) && !system)
@@ -517,7 +521,7 @@ static int initial_conversation(const chat_opts *o, conversation *c) {
         ok = (c->tools = read_tools(o->tools_file)) != NULL;
     nt_writer w = {0};
     for (int i = 0; ok && i < o->n_contexts; i++) {
-        char *passage = read_text_file(o->contexts[i], "--context");
+        char *passage = read_text_file(o->contexts[i], "--context", &len);
         size_t qlen;
         char *quoted = passage ? nt_json_quote_js(passage, strlen(passage), &qlen) : NULL;
         nt_write(&w, i ? ", " : "[", i ? 2 : 1);

@@ -1450,3 +1450,14 @@ char *nt_json_quote_js(const char *s, size_t n, size_t *len) {
     if (len != NULL) *len = o.buf.n;
     return o.buf.s;
 }
+
+const nt_json *nt_json_object_or_text(const nt_json *v, nt_json_doc **doc) {
+    *doc = NULL;
+    if (nt_json_kind_of(v) == NT_JSON_STRING) {
+        size_t n;
+        const char *s = nt_json_string(v, &n);
+        *doc = nt_json_parse(s, n, NULL, 0);
+        v = nt_json_root(*doc);
+    }
+    return nt_json_kind_of(v) == NT_JSON_OBJECT ? v : NULL;
+}

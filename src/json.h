@@ -176,6 +176,13 @@ char *nt_json_to_js_text(const nt_json *v, size_t *len);
 /* A string as JSON text, quoted and escaped as nt_json_to_js_text does. */
 char *nt_json_quote_js(const char *s, size_t n, size_t *len);
 
+/*
+ * v if it is an object; if it is a string holding the text of a JSON
+ * object (as OpenAI gives tool-call arguments), that object, parsed into
+ * *doc (free it with nt_json_free); NULL otherwise.
+ */
+const nt_json *nt_json_object_or_text(const nt_json *v, nt_json_doc **doc);
+
 int nt_json_is_null(const nt_json *v);  /* 1 only for a JSON null */
 int nt_json_is_bool(const nt_json *v);  /* 1 for true or false */
 int nt_json_bool(const nt_json *v);     /* 1 for true, 0 for anything else */

@@ -121,15 +121,9 @@ static void put_tool_calls(renderer *r, nt_writer *o, const nt_json *calls, size
         const nt_json *fn = nt_json_get(call, "function");
         size_t name_len, args_len = 0;
         const char *name = nt_json_string(nt_json_get(fn, "name"), &name_len);
-        const nt_json *args = nt_json_get(fn, "arguments");
-        nt_json_doc *parsed = NULL;
-        if (nt_json_kind_of(args) == NT_JSON_STRING) {
-            size_t n;
-            const char *s = nt_json_string(args, &n);
-            parsed = nt_json_parse(s, n, NULL, 0);
-            args = nt_json_root(parsed);
-        }
-        if (!name || nt_json_kind_of(args) != NT_JSON_OBJECT) {
+        nt_json_doc *parsed;
+        const nt_json *args = nt_json_object_or_text(nt_json_get(fn, "arguments"), &parsed);
+        if (!name || !args) {
             refuse(r, "messages[%zu]: a tool call needs function.name and function.arguments "
                       "(a JSON object, or its text)", index);
             nt_json_free(parsed);

@@ -187,21 +187,6 @@ static void write_content(nt_reply_parser *p, const char *s, size_t n) {
 
 /* ---- a finished block --------------------------------------------------------- */
 
-/* The object's arguments: an object, the text of one, or absent ({}). */
-static const nt_json *call_arguments(const nt_json *call, nt_json_doc **inner,
-                                     int *ok) {
-    const nt_json *args = nt_json_get(call, "arguments");
-    if (nt_json_kind_of(args) == NT_JSON_STRING) {
-        size_t n;
-        const char *s = nt_json_string(args, &n);
-        *inner = nt_json_parse(s, n, NULL, 0);
-        args = nt_json_root(*inner);
-    }
-    *ok = args ? nt_json_kind_of(args) == NT_JSON_OBJECT
-               : !nt_json_get(call, "arguments");
-    return args;
-}
-
 /* Sends the call in block[value_start, value_end); 0 if it is not one. */
 static int send_call(nt_reply_parser *p) {
     const char *text = p->block.s + p->value_start;
@@ -210,9 +195,10 @@ static int send_call(nt_reply_parser *p) {
     const nt_json *call = nt_json_root(doc);
     size_t name_len = 0;
     const char *name = nt_json_string(nt_json_get(call, "name"), &name_len);
-    int args_ok = 0;
-    const nt_json *args = call_arguments(call, &inner, &args_ok);
-    int ok = name && name_len > 0 && memchr(name, 0, name_len) == NULL && args_ok;
+    /* arguments: an object, the text of one, or absent ({}) */
+    const nt_json *given = nt_json_get(call, "arguments");
+    const nt_json *args = given ? nt_json_object_or_text(given, &inner) : NULL;
+    int ok = name && name_len > 0 && memchr(name, 0, name_len) == NULL && (!given || args);
     if (ok) {
         char *args_text = args ? nt_json_to_js_text(args, NULL) : NULL;
         if (args && !args_text) {
