@@ -22,7 +22,7 @@ static void run_usage(FILE *out) {
             "  -c N            context size (default: prompt + N)\n"
             "  -b N            prompt tokens per forward step (default 512)\n"
             "  --no-mmap       read the weights into memory instead of mapping\n"
-            "  --simd NAME     kernels: auto, generic, avx2, avx512\n",
+            "  --simd NAME     kernels: auto, generic, avx2, avx512, avx512vnni\n",
             CLI_SAMPLER_USAGE);
 }
 

@@ -33,7 +33,7 @@ void cli_model_opts_init(cli_model_opts *o) {
         if (s >= 0)
             o->simd = (nt_simd)s;
         else
-            cli_error("ignoring NT_SIMD=%s (use auto, generic, avx2 or avx512)", env);
+            cli_error("ignoring NT_SIMD=%s (use auto, generic, avx2, avx512 or avx512vnni)", env);
     }
 }
 
@@ -195,7 +195,7 @@ int cli_parse_model_opt(cli_model_opts *o, int argc, char **argv, int *i) {
             return -1;
         int s = nt_simd_parse(v);
         if (s < 0) {
-            cli_error("--simd: \"%s\" is not auto, generic, avx2 or avx512", v);
+            cli_error("--simd: \"%s\" is not auto, generic, avx2, avx512 or avx512vnni", v);
             return -1;
         }
         o->simd = (nt_simd)s;

@@ -122,7 +122,8 @@ typedef enum nt_simd {
     NT_SIMD_AUTO = 0,
     NT_SIMD_GENERIC,  /* portable C: the reference */
     NT_SIMD_AVX2,     /* AVX2 + FMA + F16C */
-    NT_SIMD_AVX512    /* AVX-512 F/BW/VL */
+    NT_SIMD_AVX512,   /* AVX-512 F/BW/VL/DQ */
+    NT_SIMD_AVX512VNNI /* AVX-512 plus VNNI (8-bit dot products) */
 } nt_simd;
 
 /* "auto", "generic", "avx2", "avx512" */

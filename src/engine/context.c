@@ -122,6 +122,17 @@ nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
     /* per thread: matmul scratch, then attention scores for n_ctx keys */
     size_t stride = (NT_MATMUL_SCRATCH_FLOATS + (size_t)n_ctx + 15) & ~(size_t)15;
     ctx->thread_scratch = alloc_floats(stride * (size_t)n_threads, &ok);
+    /* 8-bit activations: any matmul's x, n_batch rows of at most
+       max(n_embd, q_dim, n_ff) values */
+    size_t widest = H > q_dim ? H : q_dim;
+    if ((size_t)hp->n_ff > widest)
+        widest = (size_t)hp->n_ff;
+    ctx->exec.xq_cap = B * ((widest + 31) & ~(size_t)31);
+    ctx->exec.xq = nt_alloc_aligned(ctx->exec.xq_cap);
+    ctx->exec.xq_d = alloc_floats(ctx->exec.xq_cap / 32, &ok);
+    ctx->exec.xq_s = nt_alloc_aligned(ctx->exec.xq_cap / 16 * sizeof(int16_t));
+    if (!ctx->exec.xq || !ctx->exec.xq_s)
+        ok = 0;
     if (!ok) {
         nt_context_free(ctx);
         nt_fail(err, NT_ERR_NO_MEMORY,
@@ -152,6 +163,9 @@ void nt_context_free(nt_context *ctx) {
                      ctx->ff,       ctx->thread_scratch, ctx->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         nt_free_aligned(bufs[i]);
+    nt_free_aligned(ctx->exec.xq);
+    nt_free_aligned(ctx->exec.xq_d);
+    nt_free_aligned(ctx->exec.xq_s);
     free(ctx);
 }
 

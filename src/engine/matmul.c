@@ -22,6 +22,7 @@ typedef struct matmul_job {
     const float *x;
     int m;
     int64_t ldx;
+    const nt_q8_rows *xq;  /* x rounded to 8 bits, when a target needs it */
     const nt_matmul_target *targets;
     int n_targets;
     int64_t total_units;  /* sum over targets of their rows in `grain`s */
@@ -59,10 +60,14 @@ static void dot_rows_range(const matmul_job *job, const nt_matmul_target *t,
     float *buf = scratch, *acc = scratch + NT_MATMUL_KC;
     int64_t K = w->cols, N = w->rows;
     nt_dot_rows_fn native = k->dtype_dot_rows[w->dtype];
+    nt_dot_q8_fn dot_q8 = job->xq ? k->dtype_dot_q8[w->dtype] : NULL;
     for (int64_t r = r0; r < r1; r++) {
         for (int i = 0; i < job->m; i++)
             acc[i] = 0.0f;
-        if (native) {
+        if (dot_q8) {
+            dot_q8(K, (const char *)w->data + (uint64_t)r * w->row_bytes, job->xq,
+                   job->m, acc);
+        } else if (native) {
             native(K, (const char *)w->data + (uint64_t)r * w->row_bytes, job->x,
                    job->ldx, job->m, acc);
         } else {
@@ -135,10 +140,36 @@ static void matmul_task(void *arg, int ith, int nth) {
     }
 }
 
+/*
+ * Decoding with quantized weights multiplies them by x rounded to 8 bits
+ * (see dtype.h), as llama.cpp does: integer dot products are several times
+ * faster than widening every weight to float. x is rounded once here, on
+ * the calling thread (it is tiny next to the weights), for all targets.
+ */
+static int quantize_x(const nt_exec *ex, const float *x, int m, int64_t ldx,
+                      const nt_matmul_target *targets, int n_targets,
+                      nt_q8_rows *xq) {
+    const nt_kernels *k = ex->kernels;
+    int64_t K = targets[0].w->cols;
+    int needed = 0;
+    for (int t = 0; t < n_targets; t++)
+        needed |= k->dtype_dot_q8[targets[t].w->dtype] != NULL;
+    if (!needed || K % NT_Q8_BLOCK != 0 || (size_t)(K * m) > ex->xq_cap)
+        return 0;
+    for (int i = 0; i < m; i++)
+        k->quantize_q8(x + (int64_t)i * ldx, K, ex->xq + (int64_t)i * K,
+                       ex->xq_d + (int64_t)i * K / 32, ex->xq_s + (int64_t)i * K / 16);
+    *xq = (nt_q8_rows){ex->xq, ex->xq_d, ex->xq_s, K};
+    return 1;
+}
+
 void nt_matmul(const nt_exec *ex, const float *x, int m, int64_t ldx,
                const nt_matmul_target *targets, int n_targets) {
-    matmul_job job = {ex, x, m, ldx, targets, n_targets, 0,
+    nt_q8_rows xq;
+    matmul_job job = {ex, x, m, ldx, NULL, targets, n_targets, 0,
                       m >= GEMM_MIN_ROWS ? NT_GEMM_NR : 16};
+    if (m < GEMM_MIN_ROWS && quantize_x(ex, x, m, ldx, targets, n_targets, &xq))
+        job.xq = &xq;
     for (int t = 0; t < n_targets; t++)
         job.total_units += (targets[t].w->rows + job.grain - 1) / job.grain;
     nt_pool_run(ex->pool, matmul_task, &job);

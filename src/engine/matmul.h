@@ -24,6 +24,12 @@ typedef struct nt_exec {
     const nt_kernels *kernels;
     float *scratch;           /* n_threads * scratch_stride floats */
     size_t scratch_stride;    /* floats per thread, >= NT_MATMUL_SCRATCH_FLOATS */
+    /* x rounded to 8 bits for quantized weights (dtype.h's format), room
+       for xq_cap values: rows * cols of the largest x */
+    int8_t *xq;
+    float *xq_d;              /* xq_cap / 32 */
+    int16_t *xq_s;            /* xq_cap / 16 */
+    size_t xq_cap;
 } nt_exec;
 
 typedef struct nt_matmul_target {

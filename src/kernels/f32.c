@@ -390,5 +390,7 @@ void nt_kernels_init(nt_kernels *k, nt_isa isa) {
         const nt_dtype_traits *tr = nt_dtype_traits_of((nt_dtype)t);
         NT_ISA_RESOLVE(k->to_f32[t], tr->to_f32, isa);
         NT_ISA_RESOLVE(k->dtype_dot_rows[t], tr->dot_rows, isa);
+        NT_ISA_RESOLVE(k->dtype_dot_q8[t], tr->dot_q8, isa);
     }
+    NT_ISA_RESOLVE(k->quantize_q8, nt_quantize_q8_table, isa);
 }

@@ -16,6 +16,7 @@ typedef enum nt_isa {
     NT_ISA_GENERIC = 0,
     NT_ISA_AVX2,
     NT_ISA_AVX512,
+    NT_ISA_AVX512VNNI,  /* AVX-512 plus VNNI: the 8-bit dot products */
     NT_ISA_COUNT
 } nt_isa;
 
@@ -24,6 +25,9 @@ typedef enum nt_isa {
 #define NT_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define NT_TARGET_AVX512 \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define NT_TARGET_AVX512VNNI                                                  \
+    __attribute__((target(                                                    \
+        "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #else
 #define NT_HAVE_X86 0
 #endif

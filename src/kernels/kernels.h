@@ -68,6 +68,8 @@ typedef struct nt_kernels {
     nt_f32_axpy_fn axpy;
     nt_to_f32_fn to_f32[NT_DTYPE_COUNT];
     nt_dot_rows_fn dtype_dot_rows[NT_DTYPE_COUNT]; /* NULL: convert + dot_rows */
+    nt_dot_q8_fn dtype_dot_q8[NT_DTYPE_COUNT];     /* NULL: not quantized */
+    nt_quantize_q8_fn quantize_q8;
 } nt_kernels;
 
 void nt_kernels_init(nt_kernels *k, nt_isa isa);

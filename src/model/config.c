@@ -260,3 +260,116 @@ done:
     nt_json_free(doc);
     return r.status;
 }
+
+/* ---- the same from a GGUF file's metadata ---------------------------------- */
+
+/*
+ * llama.cpp's converter writes NemotronForCausalLM as architecture
+ * "nemotron" with keys nemotron.*; the vocabulary size is the embedding's
+ * row count. GGUF has no field for biases or tied embeddings: the loader
+ * decides those from which tensors exist.
+ */
+typedef struct gguf_reader {
+    const nt_gguf_meta *meta;
+    const char *path;
+    nt_error *err;
+    nt_status status;
+} gguf_reader;
+
+static void gguf_fail(gguf_reader *r, nt_status st, const char *key, const char *what) {
+    if (r->status == NT_OK)
+        r->status = nt_fail(r->err, st, "%s: key %s %s", r->path, key, what);
+}
+
+static int gguf_int(gguf_reader *r, const char *key, long long def, long long lo,
+                    long long hi) {
+    int64_t v;
+    if (!nt_gguf_find(r->meta, key)) {
+        if (def < 0)
+            gguf_fail(r, NT_ERR_FORMAT, key, "is missing");
+        return (int)def;
+    }
+    if (!nt_gguf_get_int(r->meta, key, &v)) {
+        gguf_fail(r, NT_ERR_FORMAT, key, "is not an integer");
+        return 0;
+    }
+    if (v < lo || v > hi) {
+        char what[128];
+        snprintf(what, sizeof what, "is %lld, outside %lld..%lld", (long long)v, lo, hi);
+        gguf_fail(r, NT_ERR_FORMAT, key, what);
+        return 0;
+    }
+    return (int)v;
+}
+
+static double gguf_number(gguf_reader *r, const char *key, double def) {
+    double v;
+    if (!nt_gguf_find(r->meta, key))
+        return def;
+    if (!nt_gguf_get_float(r->meta, key, &v)) {
+        gguf_fail(r, NT_ERR_FORMAT, key, "is not a number");
+        return def;
+    }
+    return v;
+}
+
+nt_status nt_config_from_gguf(const nt_gguf_meta *meta, int64_t n_vocab,
+                              const char *path, nt_hparams *hp, nt_error *err) {
+    gguf_reader r = {meta, path, err, NT_OK};
+    memset(hp, 0, sizeof *hp);
+    const char *arch = nt_gguf_get_str(meta, "general.architecture");
+    if (!arch)
+        return nt_fail(err, NT_ERR_FORMAT, "%s: key general.architecture is missing",
+                       path);
+    if (strcmp(arch, "nemotron") != 0)
+        return nt_fail(err, NT_ERR_UNSUPPORTED,
+                       "%s: architecture \"%.64s\" is not supported; only \"nemotron\" "
+                       "(NemotronForCausalLM) is",
+                       path, arch);
+    const char *scaling = nt_gguf_get_str(meta, "nemotron.rope.scaling.type");
+    if (scaling && strcmp(scaling, "none") != 0)
+        gguf_fail(&r, NT_ERR_UNSUPPORTED, "nemotron.rope.scaling.type",
+                  "asks for scaled rotary embeddings; only unscaled ones are supported");
+    if (n_vocab < 1 || n_vocab > MAX_VOCAB)
+        return nt_fail(err, NT_ERR_FORMAT, "%s: vocabulary size %lld is absurd", path,
+                       (long long)n_vocab);
+    hp->n_vocab = (int)n_vocab;
+    hp->n_embd = gguf_int(&r, "nemotron.embedding_length", -1, 1, MAX_EMBD);
+    hp->n_layer = gguf_int(&r, "nemotron.block_count", -1, 1, MAX_LAYERS);
+    hp->n_ff = gguf_int(&r, "nemotron.feed_forward_length", -1, 1, MAX_FF);
+    hp->n_head = gguf_int(&r, "nemotron.attention.head_count", -1, 1, MAX_HEADS);
+    hp->n_head_kv = gguf_int(&r, "nemotron.attention.head_count_kv", hp->n_head, 1,
+                             MAX_HEADS);
+    hp->n_ctx_train = gguf_int(&r, "nemotron.context_length", 4096, 1, MAX_CTX);
+    if (r.status != NT_OK)
+        return r.status;
+    int def_head_dim = hp->n_embd % hp->n_head == 0 ? hp->n_embd / hp->n_head : -1;
+    hp->head_dim = gguf_int(&r, "nemotron.attention.key_length", def_head_dim, 1,
+                            MAX_HEAD_DIM);
+    int value_dim = gguf_int(&r, "nemotron.attention.value_length", hp->head_dim, 1,
+                             MAX_HEAD_DIM);
+    if (r.status == NT_OK && value_dim != hp->head_dim)
+        gguf_fail(&r, NT_ERR_UNSUPPORTED, "nemotron.attention.value_length",
+                  "differs from key_length");
+    hp->n_rot = gguf_int(&r, "nemotron.rope.dimension_count", hp->head_dim, 2,
+                         hp->head_dim > 2 ? hp->head_dim : 2);
+    if (r.status == NT_OK && hp->n_rot % 2 != 0)
+        gguf_fail(&r, NT_ERR_FORMAT, "nemotron.rope.dimension_count", "is odd");
+    double eps = gguf_number(&r, "nemotron.attention.layer_norm_epsilon", 1e-5);
+    double theta = gguf_number(&r, "nemotron.rope.freq_base", 10000.0);
+    if (r.status == NT_OK && !(eps > 0.0 && eps < 1.0))
+        gguf_fail(&r, NT_ERR_FORMAT, "nemotron.attention.layer_norm_epsilon",
+                  "is not in (0, 1)");
+    if (r.status == NT_OK && !(theta > 1.0 && theta < 1e12))
+        gguf_fail(&r, NT_ERR_FORMAT, "nemotron.rope.freq_base", "is not in (1, 1e12)");
+    hp->norm_eps = (float)eps;
+    hp->rope_theta = (float)theta;
+    hp->bos_id = gguf_int(&r, "tokenizer.ggml.bos_token_id", n_vocab > 2 ? 2 : 0, 0,
+                          n_vocab - 1);
+    hp->eos_id = gguf_int(&r, "tokenizer.ggml.eos_token_id", n_vocab > 3 ? 3 : 0, 0,
+                          n_vocab - 1);
+    if (r.status == NT_OK && hp->n_head % hp->n_head_kv != 0)
+        gguf_fail(&r, NT_ERR_FORMAT, "nemotron.attention.head_count_kv",
+                  "does not divide head_count");
+    return r.status;
+}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "internal.h"
+#include "model/gguf.h"
 
 typedef struct nt_hparams {
     int n_vocab;
@@ -33,5 +34,13 @@ typedef struct nt_hparams {
  */
 nt_status nt_config_parse(const char *text, size_t len, const char *path,
                           nt_hparams *hp, nt_error *err);
+
+/*
+ * The same from a GGUF file's metadata (architecture "nemotron"); n_vocab
+ * is the token embedding's row count. Biases and tied embeddings are left
+ * 0: the loader sees them from the tensors present.
+ */
+nt_status nt_config_from_gguf(const nt_gguf_meta *meta, int64_t n_vocab,
+                              const char *path, nt_hparams *hp, nt_error *err);
 
 #endif

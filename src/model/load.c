@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "json.h"
+#include "model/gguf.h"
 #include "model/model.h"
 
 #define MAX_CONFIG_BYTES (16u << 20)
@@ -189,8 +190,9 @@ static const nt_st_tensor *bind(binder *b, const char *name, int64_t d0,
     }
     if (t->dtype < 0) {
         b->status = nt_fail(b->err, NT_ERR_UNSUPPORTED,
-                            "%s: tensor %s has dtype %s; weights must be BF16, "
-                            "F16 or F32",
+                            "%s: tensor %s has type %s, which nemotron does not "
+                            "compute with (it reads F32, F16, BF16, Q8_0, Q4_0, Q4_1, "
+                            "Q5_0, Q5_1, Q4_K, Q5_K and Q6_K)",
                             file->path, name, t->dtype_name);
         return NULL;
     }
@@ -269,58 +271,165 @@ static void bind_vector(binder *b, vector_list *vl, float **dst_slot,
 }
 
 static void bind_norm(binder *b, vector_list *vl, nt_norm *norm, size_t *next,
-                      const char *prefix) {
+                      const char *prefix, int add_one) {
     char name[256];
     int64_t n = b->m->hp.n_embd;
     snprintf(name, sizeof name, "%s.weight", prefix);
-    bind_vector(b, vl, &norm->scale, next, name, n, 1);
+    bind_vector(b, vl, &norm->scale, next, name, n, add_one);
     snprintf(name, sizeof name, "%s.bias", prefix);
     bind_vector(b, vl, &norm->shift, next, name, n, 0);
 }
 
+/*
+ * Tensor names in the two layouts: HF's, and llama.cpp's GGUF names for
+ * its "nemotron" architecture. Layer names are printf formats of the layer
+ * number; norms are prefixes of .weight and .bias.
+ */
+typedef struct tensor_names {
+    const char *embd, *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *bo;
+    const char *ffn_norm, *up, *down, *b_up, *b_down, *out_norm, *head;
+    int norm_plus_one;  /* HF stores LayerNorm1P's w; llama.cpp stores 1 + w */
+} tensor_names;
+
+static const tensor_names hf_names = {
+    "model.embed_tokens.weight",
+    "model.layers.%d.input_layernorm",
+    "model.layers.%d.self_attn.q_proj.weight",
+    "model.layers.%d.self_attn.k_proj.weight",
+    "model.layers.%d.self_attn.v_proj.weight",
+    "model.layers.%d.self_attn.o_proj.weight",
+    "model.layers.%d.self_attn.q_proj.bias",
+    "model.layers.%d.self_attn.k_proj.bias",
+    "model.layers.%d.self_attn.v_proj.bias",
+    "model.layers.%d.self_attn.o_proj.bias",
+    "model.layers.%d.post_attention_layernorm",
+    "model.layers.%d.mlp.up_proj.weight",
+    "model.layers.%d.mlp.down_proj.weight",
+    "model.layers.%d.mlp.up_proj.bias",
+    "model.layers.%d.mlp.down_proj.bias",
+    "model.norm",
+    "lm_head.weight",
+    0,
+};
+
+static const tensor_names gguf_names = {
+    "token_embd.weight",
+    "blk.%d.attn_norm",
+    "blk.%d.attn_q.weight",
+    "blk.%d.attn_k.weight",
+    "blk.%d.attn_v.weight",
+    "blk.%d.attn_output.weight",
+    "blk.%d.attn_q.bias",
+    "blk.%d.attn_k.bias",
+    "blk.%d.attn_v.bias",
+    "blk.%d.attn_output.bias",
+    "blk.%d.ffn_norm",
+    "blk.%d.ffn_up.weight",
+    "blk.%d.ffn_down.weight",
+    "blk.%d.ffn_up.bias",
+    "blk.%d.ffn_down.bias",
+    "output_norm",
+    "output.weight",
+    1,
+};
+
 /* Binds every tensor of the architecture; returns the floats the vectors
  * need in the arena. */
-static size_t bind_all(binder *b, vector_list *vl) {
+static size_t bind_all(binder *b, vector_list *vl, const tensor_names *tn) {
     nt_model *m = b->m;
     const nt_hparams *hp = &m->hp;
     int64_t H = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim,
             KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     size_t next = 0;
     char name[256];
+    int add_one = !tn->norm_plus_one;
 
-    bind_matrix(b, &m->tok_embd, "model.embed_tokens.weight", hp->n_vocab, H);
+    bind_matrix(b, &m->tok_embd, tn->embd, hp->n_vocab, H);
     for (int l = 0; l < hp->n_layer && b->status == NT_OK; l++) {
         nt_layer *L = &m->layers[l];
-#define LAYER_NAME(suffix) \
-    (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
-        snprintf(name, sizeof name, "model.layers.%d.input_layernorm", l);
-        bind_norm(b, vl, &L->attn_norm, &next, name);
-        bind_matrix(b, &L->wq, LAYER_NAME("self_attn.q_proj.weight"), Q, H);
-        bind_matrix(b, &L->wk, LAYER_NAME("self_attn.k_proj.weight"), KV, H);
-        bind_matrix(b, &L->wv, LAYER_NAME("self_attn.v_proj.weight"), KV, H);
-        bind_matrix(b, &L->wo, LAYER_NAME("self_attn.o_proj.weight"), H, Q);
+#define LAYER_NAME(format) (snprintf(name, sizeof name, format, l), name)
+        bind_norm(b, vl, &L->attn_norm, &next, LAYER_NAME(tn->attn_norm), add_one);
+        bind_matrix(b, &L->wq, LAYER_NAME(tn->wq), Q, H);
+        bind_matrix(b, &L->wk, LAYER_NAME(tn->wk), KV, H);
+        bind_matrix(b, &L->wv, LAYER_NAME(tn->wv), KV, H);
+        bind_matrix(b, &L->wo, LAYER_NAME(tn->wo), H, Q);
         if (hp->attention_bias) {
-            bind_vector(b, vl, &L->bq, &next, LAYER_NAME("self_attn.q_proj.bias"), Q, 0);
-            bind_vector(b, vl, &L->bk, &next, LAYER_NAME("self_attn.k_proj.bias"), KV, 0);
-            bind_vector(b, vl, &L->bv, &next, LAYER_NAME("self_attn.v_proj.bias"), KV, 0);
-            bind_vector(b, vl, &L->bo, &next, LAYER_NAME("self_attn.o_proj.bias"), H, 0);
+            bind_vector(b, vl, &L->bq, &next, LAYER_NAME(tn->bq), Q, 0);
+            bind_vector(b, vl, &L->bk, &next, LAYER_NAME(tn->bk), KV, 0);
+            bind_vector(b, vl, &L->bv, &next, LAYER_NAME(tn->bv), KV, 0);
+            bind_vector(b, vl, &L->bo, &next, LAYER_NAME(tn->bo), H, 0);
         }
-        snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm", l);
-        bind_norm(b, vl, &L->ffn_norm, &next, name);
-        bind_matrix(b, &L->w_up, LAYER_NAME("mlp.up_proj.weight"), F, H);
-        bind_matrix(b, &L->w_down, LAYER_NAME("mlp.down_proj.weight"), H, F);
+        bind_norm(b, vl, &L->ffn_norm, &next, LAYER_NAME(tn->ffn_norm), add_one);
+        bind_matrix(b, &L->w_up, LAYER_NAME(tn->up), F, H);
+        bind_matrix(b, &L->w_down, LAYER_NAME(tn->down), H, F);
         if (hp->mlp_bias) {
-            bind_vector(b, vl, &L->b_up, &next, LAYER_NAME("mlp.up_proj.bias"), F, 0);
-            bind_vector(b, vl, &L->b_down, &next, LAYER_NAME("mlp.down_proj.bias"), H, 0);
+            bind_vector(b, vl, &L->b_up, &next, LAYER_NAME(tn->b_up), F, 0);
+            bind_vector(b, vl, &L->b_down, &next, LAYER_NAME(tn->b_down), H, 0);
         }
 #undef LAYER_NAME
     }
-    bind_norm(b, vl, &m->out_norm, &next, "model.norm");
+    bind_norm(b, vl, &m->out_norm, &next, tn->out_norm, add_one);
     if (hp->tie_embeddings)
         m->lm_head = m->tok_embd;
     else
-        bind_matrix(b, &m->lm_head, "lm_head.weight", hp->n_vocab, H);
+        bind_matrix(b, &m->lm_head, tn->head, hp->n_vocab, H);
     return next;
+}
+
+/* ---- GGUF files ----------------------------------------------------------- */
+
+/* llama.cpp's general.file_type names (llama_ftype), for what a mixed
+ * file is called. */
+static const char *gguf_file_type_name(int64_t ftype) {
+    switch (ftype) {
+    case 0: return "f32";
+    case 1: return "f16";
+    case 2: return "q4_0";
+    case 3: return "q4_1";
+    case 7: return "q8_0";
+    case 8: return "q5_0";
+    case 9: return "q5_1";
+    case 14: return "q4_k_s";
+    case 15: return "q4_k_m";
+    case 16: return "q5_k_s";
+    case 17: return "q5_k_m";
+    case 18: return "q6_k";
+    case 32: return "bf16";
+    }
+    return NULL;
+}
+
+/* One GGUF file holds everything: hyper-parameters, tensors, vocabulary. */
+static nt_status open_gguf(nt_model *m, const char *path, nt_error *err) {
+    m->files = calloc(1, sizeof *m->files);
+    if (!m->files)
+        return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
+    nt_gguf_meta meta;
+    nt_status s = nt_gguf_open(path, &m->files[0], &meta, err);
+    if (s != NT_OK)
+        return s;
+    m->n_files = 1;
+    const nt_st_file *f = &m->files[0];
+    const nt_st_tensor *embd = nt_st_find(f, gguf_names.embd);
+    if (!embd || embd->n_dims != 2) {
+        const char *arch = nt_gguf_get_str(&meta, "general.architecture");
+        if (arch && strcmp(arch, "nemotron") != 0)
+            s = nt_config_from_gguf(&meta, 1, path, &m->hp, err); /* names the arch */
+        else
+            s = nt_fail(err, NT_ERR_FORMAT, "%s: no 2-D tensor %s", path, gguf_names.embd);
+    } else {
+        s = nt_config_from_gguf(&meta, embd->shape[0], path, &m->hp, err);
+    }
+    if (s == NT_OK) {
+        m->hp.tie_embeddings = nt_st_find(f, gguf_names.head) == NULL;
+        m->hp.attention_bias = nt_st_find(f, "blk.0.attn_q.bias") != NULL;
+        m->hp.mlp_bias = nt_st_find(f, "blk.0.ffn_up.bias") != NULL;
+        int64_t ftype;
+        if (nt_gguf_get_int(&meta, "general.file_type", &ftype))
+            m->file_type_name = gguf_file_type_name(ftype);
+    }
+    nt_gguf_meta_free(&meta);
+    return s;
 }
 
 /* ---- loading ------------------------------------------------------------ */
@@ -371,20 +480,27 @@ nt_model *nt_model_load(const char *path, const nt_model_params *params,
         goto fail;
     }
 
-    size_t len;
-    char *config = nt_read_file(config_path, MAX_CONFIG_BYTES, &len, err);
-    if (!config) {
-        status = err ? err->status : NT_ERR_IO;
-        goto fail;
+    const tensor_names *names = &hf_names;
+    if (S_ISREG(st.st_mode) && nt_gguf_is_gguf(path)) {
+        names = &gguf_names;
+        status = open_gguf(m, path, err);
+        if (status != NT_OK)
+            goto fail;
+    } else {
+        size_t len;
+        char *config = nt_read_file(config_path, MAX_CONFIG_BYTES, &len, err);
+        if (!config) {
+            status = err ? err->status : NT_ERR_IO;
+            goto fail;
+        }
+        status = nt_config_parse(config, len, config_path, &m->hp, err);
+        free(config);
+        if (status != NT_OK)
+            goto fail;
+        status = open_weight_files(m, dir, err);
+        if (status != NT_OK)
+            goto fail;
     }
-    status = nt_config_parse(config, len, config_path, &m->hp, err);
-    free(config);
-    if (status != NT_OK)
-        goto fail;
-
-    status = open_weight_files(m, dir, err);
-    if (status != NT_OK)
-        goto fail;
 
     m->layers = calloc((size_t)m->hp.n_layer, sizeof *m->layers);
     if (!m->layers) {
@@ -392,7 +508,7 @@ nt_model *nt_model_load(const char *path, const nt_model_params *params,
         goto fail;
     }
     binder b = {.m = m, .err = err, .status = NT_OK};
-    size_t n_vector_floats = bind_all(&b, &vl);
+    size_t n_vector_floats = bind_all(&b, &vl, names);
     if (b.status != NT_OK) {
         status = b.status;
         goto fail;
@@ -411,7 +527,7 @@ nt_model *nt_model_load(const char *path, const nt_model_params *params,
             m->weight_type = nt_dtype_traits_of((nt_dtype)t)->name;
         }
     if (n_types > 1)
-        m->weight_type = "mixed";
+        m->weight_type = m->file_type_name ? m->file_type_name : "mixed";
 
     load_progress lp = {params, 0, 0};
     for (int i = 0; i < m->n_files; i++)

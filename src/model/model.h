@@ -49,6 +49,7 @@ struct nt_model {
     uint64_t n_params;
     uint64_t weight_bytes;
     const char *weight_type;
+    const char *file_type_name; /* a GGUF's general.file_type, e.g. "q4_k_m" */
 };
 
 #endif

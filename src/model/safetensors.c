@@ -321,11 +321,11 @@ static nt_status point_tensors(nt_st_file *f, const unsigned char *base,
     for (int i = 0; i < f->n_tensors; i++) {
         nt_st_tensor *t = &f->tensors[i];
         t->data = base + t->offset;
-        int elem = st_dtype_bytes(t->dtype_name);
-        if (t->dtype >= 0 && ((uintptr_t)t->data % (uintptr_t)elem) != 0)
+        int elem = t->dtype >= 0 ? nt_dtype_align((nt_dtype)t->dtype) : 1;
+        if ((uintptr_t)t->data % (uintptr_t)elem != 0)
             return nt_fail(err, NT_ERR_FORMAT,
                            "%s: tensor %s: data offset %llu is not a multiple of "
-                           "its %d-byte element size",
+                           "%d bytes, as its type requires",
                            f->path, t->name, (unsigned long long)t->offset, elem);
     }
     return NT_OK;

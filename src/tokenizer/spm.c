@@ -27,11 +27,30 @@
 
 #define SPACE_SYMBOL "\xE2\x96\x81"  /* U+2581 */
 
+static nt_status tokenizer_from_model(nt_tokenizer *tok, nt_spm_model m,
+                                      const char *path, nt_error *err);
+
 nt_status nt_spm_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err) {
     nt_spm_model m;
     nt_status s = nt_spm_model_load(path, &m, err);
     if (s != NT_OK)
         return s;
+    return tokenizer_from_model(tok, m, path, err);
+}
+
+nt_status nt_spm_tokenizer_parse(nt_tokenizer *tok, const unsigned char *data,
+                                 size_t len, const char *path, nt_error *err) {
+    nt_spm_model m;
+    nt_status s = nt_spm_model_parse(data, len, path, &m, err);
+    if (s != NT_OK)
+        return s;
+    return tokenizer_from_model(tok, m, path, err);
+}
+
+/* Takes over (and frees) the model. */
+static nt_status tokenizer_from_model(nt_tokenizer *tok, nt_spm_model m,
+                                      const char *path, nt_error *err) {
+    nt_status s = NT_OK;
     if (m.model_type != NT_SPM_MODEL_BPE) {
         static const char *names[] = {"?", "UNIGRAM", "BPE", "WORD", "CHAR"};
         s = nt_fail(err, NT_ERR_UNSUPPORTED,

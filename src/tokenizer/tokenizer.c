@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/gguf.h"
 #include "tokenizer/tokenizer_impl.h"
 
 /* ---- matcher -------------------------------------------------------------- */
@@ -226,6 +227,8 @@ nt_tokenizer *nt_tokenizer_load(const char *path, nt_error *err) {
             s = nt_fail(err, NT_ERR_IO, "%s: no tokenizer.json or tokenizer.model", path);
     } else if (ends_with(path, ".json")) {
         s = nt_hf_tokenizer_load(tok, path, err);
+    } else if (nt_gguf_is_gguf(path)) {
+        s = nt_gguf_tokenizer_load(tok, path, err);
     } else {
         s = nt_spm_tokenizer_load(tok, path, err);
     }

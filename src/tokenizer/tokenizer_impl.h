@@ -111,6 +111,11 @@ size_t nt_tokenizer_chunk_end(const nt_tokenizer *tok, const char *text, size_t 
 
 /* Format loaders and rules. */
 nt_status nt_spm_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err);
+/* The same from a serialized ModelProto in memory (`path` for messages). */
+nt_status nt_spm_tokenizer_parse(nt_tokenizer *tok, const unsigned char *data,
+                                 size_t len, const char *path, nt_error *err);
+/* The vocabulary a GGUF file carries (tokenizer.ggml.*), see gguf_vocab.c. */
+nt_status nt_gguf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err);
 nt_status nt_spm_encode(const nt_tokenizer *tok, const char *text, size_t len,
                         nt_ids *out, nt_error *err);
 nt_status nt_spm_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,

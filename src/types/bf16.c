@@ -94,10 +94,18 @@ NT_TARGET_AVX512 static void bf16_dot_rows_avx512(int64_t n, const void *row,
 }
 #endif
 
+static void bf16_from_f32(const float *src, void *dst, int64_t n) {
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = nt_f32_to_bf16(src[i]);
+}
+
 const nt_dtype_traits nt_dtype_bf16_traits = {
     .name = "bf16",
     .block_elems = 1,
     .block_bytes = 2,
+    .gguf_type = 30,
+    .from_f32 = bf16_from_f32,
     .to_f32 = {
         [NT_ISA_GENERIC] = bf16_to_f32_generic,
 #if NT_HAVE_X86

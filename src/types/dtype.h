@@ -21,6 +21,15 @@ typedef enum nt_dtype {
     NT_DTYPE_F32 = 0,
     NT_DTYPE_F16,
     NT_DTYPE_BF16,
+    /* Block-quantized types, bit-compatible with GGML's of the same name. */
+    NT_DTYPE_Q8_0,
+    NT_DTYPE_Q4_0,
+    NT_DTYPE_Q4_1,
+    NT_DTYPE_Q5_0,
+    NT_DTYPE_Q5_1,
+    NT_DTYPE_Q4_K,
+    NT_DTYPE_Q5_K,
+    NT_DTYPE_Q6_K,
     NT_DTYPE_COUNT
 } nt_dtype;
 
@@ -34,20 +43,79 @@ typedef void (*nt_to_f32_fn)(const void *src, float *dst, int64_t n);
 typedef void (*nt_dot_rows_fn)(int64_t n, const void *row, const float *x,
                                int64_t ldx, int m, float *out);
 
+/* ---- 8-bit activations, for the integer dot products -------------------- */
+
+/*
+ * Quantized weights are multiplied by activations rounded to 8 bits, as
+ * llama.cpp does: each run of NT_Q8_BLOCK activations becomes a float scale
+ * d and int8 values q with x ~= d * q (d = max|x| / 127, q = round(x / d)).
+ * All quantized types share this one format, so the activations that feed
+ * several matrices (q, k and v may be stored in different types) are
+ * quantized once. The sums over each 16 values serve the types whose
+ * weights carry an offset (q4_1's min, q4_0's -8, q6_k's -32, ...): with
+ * w = a * u + c for unsigned u, sum(w * x) = a * d * sum(u * q) + c * d * sum(q).
+ */
+#define NT_Q8_BLOCK 32
+
+typedef struct nt_q8_rows {
+    const int8_t *q;   /* row i: q + i * ld, n values */
+    const float *d;    /* row i: d + i * ld / 32, one scale per 32 values */
+    const int16_t *s;  /* row i: s + i * ld / 16, sum of q over each 16 */
+    int64_t ld;        /* values between rows; a multiple of 32 */
+} nt_q8_rows;
+
+/* Rounds n floats (n a multiple of 32) to the format above. */
+typedef void (*nt_quantize_q8_fn)(const float *x, int64_t n, int8_t *q, float *d,
+                                  int16_t *s);
+
+/* Per instruction set; nt_quantize_q8_table[NT_ISA_GENERIC] is the reference. */
+extern const nt_quantize_q8_fn nt_quantize_q8_table[NT_ISA_COUNT];
+
+/*
+ * out[i] += dot(row[0..n), activation row i) for i < m, where row is one
+ * weight row in this dtype starting at a block boundary and n is a
+ * multiple of the block size.
+ */
+typedef void (*nt_dot_q8_fn)(int64_t n, const void *row, const nt_q8_rows *x,
+                             int m, float *out);
+
+/*
+ * dst = the n floats of src (n a multiple of block_elems) in this dtype,
+ * as close as the type allows; used to write model files. The result must
+ * read back in llama.cpp as it reads back here.
+ */
+typedef void (*nt_from_f32_fn)(const float *src, void *dst, int64_t n);
+
 typedef struct nt_dtype_traits {
-    const char *name;     /* "bf16": how we print it */
+    const char *name;     /* "bf16", "q4_k": how we print and parse it */
     int block_elems;      /* elements per block; 1 for plain floats */
     int block_bytes;      /* bytes per block */
+    int gguf_type;        /* its number in GGUF files (ggml_type) */
     nt_to_f32_fn to_f32[NT_ISA_COUNT];     /* [NT_ISA_GENERIC] is required */
     nt_dot_rows_fn dot_rows[NT_ISA_COUNT]; /* optional: all NULL is fine */
+    /* Quantized types: dot products on 8-bit activations. When
+       dot_q8[NT_ISA_GENERIC] is set, decoding uses these, not dot_rows. */
+    nt_dot_q8_fn dot_q8[NT_ISA_COUNT];
+    nt_from_f32_fn from_f32;                /* required */
 } nt_dtype_traits;
 
 const nt_dtype_traits *nt_dtype_traits_of(nt_dtype dtype);
+
+/* The dtype with this name or GGUF number; -1 if none. */
+int nt_dtype_from_name(const char *name);
+int nt_dtype_from_gguf(int gguf_type);
 
 /* Bytes that n elements (a multiple of the block size) occupy. */
 static inline uint64_t nt_dtype_bytes(nt_dtype dtype, uint64_t n) {
     const nt_dtype_traits *t = nt_dtype_traits_of(dtype);
     return n / (uint64_t)t->block_elems * (uint64_t)t->block_bytes;
+}
+
+/* The address alignment a row of this dtype needs: a float's size for
+ * plain floats, 2 (the half-float scales) for quantized blocks. */
+static inline int nt_dtype_align(nt_dtype dtype) {
+    const nt_dtype_traits *t = nt_dtype_traits_of(dtype);
+    return t->block_elems == 1 ? t->block_bytes : 2;
 }
 
 /* ---- scalar conversions, exact where the format allows ------------------ */

@@ -40,10 +40,18 @@ NT_TARGET_AVX512 static void f16_to_f32_avx512(const void *src, float *dst,
 }
 #endif
 
+static void f16_from_f32(const float *src, void *dst, int64_t n) {
+    uint16_t *d = dst;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = nt_f32_to_f16(src[i]);
+}
+
 const nt_dtype_traits nt_dtype_f16_traits = {
     .name = "f16",
     .block_elems = 1,
     .block_bytes = 2,
+    .gguf_type = 1,
+    .from_f32 = f16_from_f32,
     .to_f32 = {
         [NT_ISA_GENERIC] = f16_to_f32_generic,
 #if NT_HAVE_X86
