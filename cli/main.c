@@ -20,6 +20,8 @@ static const struct {
     {"detokenize", cmd_detokenize, "a JSON array of ids on stdin to text"},
     {"template", cmd_template, "the exact prompt for a conversation (JSON on stdin)"},
     {"chat", cmd_chat, "an interactive conversation (tools, passages, /save, /load)"},
+    {"quantize", cmd_quantize, "write a model as GGUF in a 4- to 8-bit type (AWQ too)"},
+    {"convert", cmd_convert, "write an HF checkpoint as GGUF (f16, bf16, f32)"},
 };
 
 static void usage(FILE *out) {

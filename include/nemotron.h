@@ -106,10 +106,45 @@ typedef struct nt_model_info {
     int eos_id;
     uint64_t n_params;    /* number of weights, embeddings and head included */
     uint64_t weight_bytes;/* bytes of weight data as stored */
-    const char *weight_type; /* "bf16", "f16", "f32" or "mixed" */
+    const char *weight_type; /* "bf16", "q4_0", ...; a GGUF's mix ("q4_k_m") or
+                                "mixed" when matrices differ */
 } nt_model_info;
 
 void nt_model_get_info(const nt_model *model, nt_model_info *info);
+
+/*
+ * Writes the model at in_path (anything nt_model_load reads) as a GGUF
+ * file llama.cpp reads too, in the storage type `type`: f32, f16, bf16
+ * (a conversion), or q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q4_k_m, q5_k,
+ * q5_k_m, q6_k (GGML's block types; llama.cpp's rules for which matrices
+ * get more bits unless `pure`). The vocabulary comes from a SentencePiece
+ * tokenizer: the directory's tokenizer.model, or the GGUF's own.
+ *
+ * With awq_calibration set, activation-aware scales are first found from
+ * that text and folded into the weights (the folded model computes the
+ * same function; only the rounding error moves to where it costs least).
+ */
+typedef struct nt_quantize_params {
+    const char *type;
+    const char *output_type;      /* NULL: the type's rule for the lm_head */
+    int pure;                     /* every matrix in `type` */
+    int n_threads;                /* 0: 1 */
+    const char *awq_calibration;  /* text file; NULL: plain rounding */
+    int awq_tokens;               /* calibration tokens to use; 0: 2048 */
+    const char *awq_for;          /* the type whose rounding the scales are
+                                     chosen for; NULL: `type` (another type
+                                     writes the folded model unrounded, to
+                                     check that it computes the same) */
+    double *awq_errors;           /* NULL, or 2 doubles to receive the sampled
+                                     output error of the rounded weights with
+                                     AWQ's scales and without (its alpha = 0) */
+    nt_progress_fn progress;
+    void *progress_user;
+} nt_quantize_params;
+
+nt_quantize_params nt_quantize_default_params(void);
+nt_status nt_model_quantize(const char *in_path, const char *out_path,
+                            const nt_quantize_params *params, nt_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Contexts                                                                  */

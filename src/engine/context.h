@@ -9,8 +9,24 @@
 #include "model/model.h"
 #include "threadpool.h"
 
+/* Where nt_forward shows a layer's matrix inputs to a capture hook. */
+typedef enum nt_capture_point {
+    NT_CAPTURE_ATTN_IN = 0,  /* attn_norm's output: the input of q, k, v */
+    NT_CAPTURE_O_IN,         /* attention's output: the input of o */
+    NT_CAPTURE_FFN_IN,       /* ffn_norm's output: the input of up */
+    NT_CAPTURE_DOWN_IN,      /* relu(up)^2: the input of down */
+    NT_CAPTURE_COUNT
+} nt_capture_point;
+
+typedef void (*nt_capture_fn)(void *user, int layer, nt_capture_point point,
+                              const float *x, int n_rows, int64_t n_cols);
+
 struct nt_context {
     nt_model *model;
+    /* Sees the inputs of every matrix product (AWQ's calibration, awq.c);
+       NULL otherwise. */
+    nt_capture_fn capture;
+    void *capture_user;
     nt_kernels kernels;
     nt_exec exec;
     int n_ctx;

@@ -197,6 +197,8 @@ void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
         layer_norm(ctx, ctx->x, ctx->xn, n, &L->attn_norm);
         nt_matmul_target qkv[3] = {
             {&L->wq, L->bq, ctx->q}, {&L->wk, L->bk, ctx->k}, {&L->wv, L->bv, ctx->v}};
+        if (ctx->capture)
+            ctx->capture(ctx->capture_user, l, NT_CAPTURE_ATTN_IN, ctx->xn, n, H);
         nt_matmul(ex, ctx->xn, n, H, qkv, 3);
 
         float *kc = ctx->k_cache + ((int64_t)l * ctx->n_ctx + pos0) * kv_dim;
@@ -218,14 +220,20 @@ void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
             nt_pool_run(ex->pool, attention_task, &aj);
 
         nt_matmul_target o = {&L->wo, L->bo, ctx->xn};
+        if (ctx->capture)
+            ctx->capture(ctx->capture_user, l, NT_CAPTURE_O_IN, ctx->att, n, q_dim);
         nt_matmul(ex, ctx->att, n, q_dim, &o, 1);
         elementwise(ctx, add_task, ctx->x, ctx->xn, n, H);
 
         layer_norm(ctx, ctx->x, ctx->xn, n, &L->ffn_norm);
         nt_matmul_target up = {&L->w_up, L->b_up, ctx->ff};
+        if (ctx->capture)
+            ctx->capture(ctx->capture_user, l, NT_CAPTURE_FFN_IN, ctx->xn, n, H);
         nt_matmul(ex, ctx->xn, n, H, &up, 1);
         elementwise(ctx, relu_squared_task, ctx->ff, NULL, n, F);
         nt_matmul_target down = {&L->w_down, L->b_down, ctx->xn};
+        if (ctx->capture)
+            ctx->capture(ctx->capture_user, l, NT_CAPTURE_DOWN_IN, ctx->ff, n, F);
         nt_matmul(ex, ctx->ff, n, F, &down, 1);
         elementwise(ctx, add_task, ctx->x, ctx->xn, n, H);
     }

@@ -208,7 +208,8 @@ static const nt_st_tensor *bind(binder *b, const char *name, int64_t d0,
         else
             snprintf(want, sizeof want, "%lld", (long long)d0);
         b->status = nt_fail(b->err, NT_ERR_FORMAT,
-                            "%s: tensor %s has shape [%s]; config.json implies [%s]",
+                            "%s: tensor %s has shape [%s]; the model's hyper-parameters "
+                            "imply [%s]",
                             file->path, name, got, want);
         return NULL;
     }
