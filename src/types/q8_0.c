@@ -18,10 +18,47 @@ static void q8_0_to_f32_generic(const void *src, float *dst, int64_t n) {
     }
 }
 
+#include <math.h>
+
+/* GGML's reference rounding: d = max|x| / 127, q = round(x / d). */
+static void q8_0_from_f32(const float *src, void *dst, int64_t n) {
+    block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const float *x = src + i * 32;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = nt_f32_to_f16(d);
+        for (int j = 0; j < 32; j++)
+            b[i].q[j] = (int8_t)roundf(x[j] * id);
+    }
+}
+
+/* The reference: exact integer sums per block, then the two scales. */
+static void q8_0_dot_q8_generic(int64_t n, const void *row, const nt_q8_rows *x,
+                                int m, float *out) {
+    const block_q8_0 *b = row;
+    for (int r = 0; r < m; r++) {
+        const int8_t *xq = x->q + (int64_t)r * x->ld;
+        const float *xd = x->d + (int64_t)r * x->ld / 32;
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n / 32; i++) {
+            int32_t acc = 0;
+            for (int j = 0; j < 32; j++)
+                acc += (int32_t)b[i].q[j] * xq[i * 32 + j];
+            sum += nt_f16_to_f32(b[i].d) * xd[i] * (float)acc;
+        }
+        out[r] += sum;
+    }
+}
+
 const nt_dtype_traits nt_dtype_q8_0_traits = {
     .name = "q8_0",
     .block_elems = 32,
     .block_bytes = sizeof(block_q8_0),
     .gguf_type = 8,
     .to_f32 = {[NT_ISA_GENERIC] = q8_0_to_f32_generic},
+    .dot_q8 = {[NT_ISA_GENERIC] = q8_0_dot_q8_generic},
+    .from_f32 = q8_0_from_f32,
 };
