@@ -161,11 +161,13 @@ int cmd_bench(int argc, char **argv) {
         printf("{\"model\": ");
         cli_print_json_string(stdout, mo.model_path);
         printf(", \"weight_type\": \"%s\", \"n_params\": %llu, "
-               "\"weight_bytes\": %llu, \"n_threads\": %d, \"kernels\": \"%s\", "
+               "\"weight_bytes\": %llu, \"decode_bytes\": %llu, \"n_threads\": %d, "
+               "\"kernels\": \"%s\", "
                "\"mmap\": %s, \"n_prompt\": %lld, \"n_gen\": %lld, \"reps\": %lld, "
                "\"load_s\": %.3f, \"peak_rss_bytes\": %llu",
                info.weight_type, (unsigned long long)info.n_params,
-               (unsigned long long)info.weight_bytes, nt_n_threads(ctx),
+               (unsigned long long)info.weight_bytes,
+               (unsigned long long)info.decode_bytes, nt_n_threads(ctx),
                nt_simd_name(nt_context_simd(ctx)), mo.use_mmap ? "true" : "false",
                n_prompt, n_gen, reps, load_s, (unsigned long long)cli_peak_rss_bytes());
         bench_result *all[] = {&pp, &tg};

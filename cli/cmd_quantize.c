@@ -58,7 +58,7 @@ static int run(int argc, char **argv, int is_convert) {
                 return EXIT_USAGE;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             const char *s = cli_value(argc, argv, &i);
-            if (!s || cli_parse_int(a, s, 1, 1024, &v) != 0)
+            if (!s || !cli_parse_int(a, s, 1, 1024, &v))
                 return EXIT_USAGE;
             qp.n_threads = (int)v;
         } else if (!is_convert && !strcmp(a, "--awq")) {
@@ -66,7 +66,7 @@ static int run(int argc, char **argv, int is_convert) {
                 return EXIT_USAGE;
         } else if (!is_convert && !strcmp(a, "--awq-tokens")) {
             const char *s = cli_value(argc, argv, &i);
-            if (!s || cli_parse_int(a, s, 16, 1 << 24, &v) != 0)
+            if (!s || !cli_parse_int(a, s, 16, 1 << 24, &v))
                 return EXIT_USAGE;
             qp.awq_tokens = (int)v;
         } else if (!is_convert && !strcmp(a, "--awq-for")) {

@@ -11,6 +11,13 @@
  * index), so the output does not depend on how it is sharded. Values are
  * uniform with standard deviation 0.02, HF's initializer range; norm
  * weights are stored as HF does (the model applies 1 + w).
+ *
+ * Beside them goes a tokenizer.model of the shape's vocabulary size, laid
+ * out as Nemotron's: <pad> <unk> <s> </s>, the user-defined <extra_id_N>
+ * pieces the chat format is built on, the 256 byte pieces, then made-up
+ * BPE pieces (see write_tokenizer). It is the same for every seed. With it
+ * the directory is a whole model: `run -p`, `chat`, `quantize` and
+ * `convert` (whose GGUF vocabulary comes from it) all take it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -24,6 +31,8 @@
 #include "common.h"
 #include "model/safetensors.h"
 #include "rng.h"
+#include "tokenizer/spm_model.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #define SHARD_LIMIT_BYTES 5000000000ull /* HF's default max_shard_size "5GB" */
 #define CHUNK_ELEMS (1 << 20)
@@ -42,7 +51,8 @@ static void synth_usage(FILE *out) {
     fprintf(out,
             "usage: nemotron synth -o DIR --shape mini-4b|tiny [--seed N] "
             "[--dtype bf16|f16|f32]\n"
-            "  writes config.json and random weights in HF safetensors layout\n");
+            "  writes config.json, random weights in HF safetensors layout and a\n"
+            "  tokenizer.model of the shape's vocabulary size\n");
 }
 
 /* The tensor list in HF's order. */
@@ -177,6 +187,84 @@ static int write_config(const char *dir, const shape *s, nt_dtype dtype) {
     return 1;
 }
 
+#define N_EXTRA_IDS 10 /* <extra_id_0>..<extra_id_9>, as in the test fixture */
+
+/* Appends "▁" (when `space`) and the `len` letters a..z that spell k in base 26. */
+static int spell_word(char *out, int space, int len, long k) {
+    int n = 0;
+    if (space)
+        n += snprintf(out, 8, "\xE2\x96\x81");
+    for (int i = len - 1; i >= 0; i--, k /= 26)
+        out[n + i] = (char)('a' + k % 26);
+    out[n + len] = '\0';
+    return n + len;
+}
+
+/*
+ * tokenizer.model with exactly `vocab` pieces. After the special, user-
+ * defined and byte pieces come words of lower-case letters, shortest first,
+ * each length as "▁"-prefixed words and then bare ones (from two letters
+ * on), until only room for the characters is left: "▁" and the printable
+ * ASCII characters, last, as SentencePiece lists a BPE model's characters.
+ * Scores fall by one a piece, so every word can be merged from shorter
+ * pieces ("▁ab" from "▁a" and "b"), and no two pieces are alike.
+ */
+static int write_tokenizer(const char *dir, int vocab) {
+    static const struct {
+        const char *text;
+        int type;
+    } special[] = {{"<pad>", NT_SPM_CONTROL},
+                   {"<unk>", NT_SPM_UNKNOWN},
+                   {"<s>", NT_SPM_CONTROL},
+                   {"</s>", NT_SPM_CONTROL}};
+    enum { N_CHARS = 1 + ('~' - '!' + 1) };
+    nt_writer w = {0};
+    char text[64];
+    int n = 0;
+    for (int i = 0; i < 4; i++, n++)
+        nt_spm_write_piece(&w, special[i].text, strlen(special[i].text), 0.0f,
+                           special[i].type);
+    for (int i = 0; i < N_EXTRA_IDS; i++, n++)
+        nt_spm_write_piece(&w, text, (size_t)snprintf(text, sizeof text, "<extra_id_%d>", i),
+                           0.0f, NT_SPM_USER_DEFINED);
+    for (int b = 0; b < 256; b++, n++)
+        nt_spm_write_piece(&w, text, (size_t)snprintf(text, sizeof text, "<0x%02X>", b), 0.0f,
+                           NT_SPM_BYTE);
+    float score = 0.0f;
+    long count = 26;
+    for (int len = 1; n < vocab - N_CHARS; len++, count *= 26)
+        for (int space = 1; space >= (len == 1); space--)
+            for (long k = 0; k < count && n < vocab - N_CHARS; k++, n++)
+                nt_spm_write_piece(&w, text, (size_t)spell_word(text, space, len, k),
+                                   score--, NT_SPM_NORMAL);
+    nt_spm_write_piece(&w, "\xE2\x96\x81", 3, score--, NT_SPM_NORMAL);
+    n++;
+    for (char c = '!'; c <= '~'; c++, n++)
+        nt_spm_write_piece(&w, &c, 1, score--, NT_SPM_NORMAL);
+    nt_spm_write_specs(&w, 1, 1, 2, 3, 0, 1, 0);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    int ok = 0;
+    if (w.failed) {
+        cli_error("out of memory");
+    } else if (n != vocab) {
+        cli_error("synth: %d tokenizer pieces, want %d", n, vocab);
+    } else {
+        FILE *fp = fopen(path, "wb");
+        if (!fp) {
+            cli_error("%s: cannot create: %s", path, strerror(errno));
+        } else {
+            int wrote = fwrite(w.buf.s, 1, w.buf.n, fp) == w.buf.n;
+            ok = (fclose(fp) == 0) & wrote;
+            if (!ok)
+                cli_error("%s: write failed", path);
+        }
+    }
+    nt_buf_free(&w.buf);
+    return ok;
+}
+
 int cmd_synth(int argc, char **argv) {
     const char *out_dir = NULL, *shape_name = NULL;
     long long seed = 0;
@@ -253,7 +341,7 @@ int cmd_synth(int argc, char **argv) {
         total += bytes;
     }
 
-    if (!write_config(out_dir, s, dtype))
+    if (!write_config(out_dir, s, dtype) || !write_tokenizer(out_dir, s->vocab))
         goto done;
     cli_progress_bar progress;
     cli_progress_bar_init(&progress);

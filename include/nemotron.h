@@ -106,6 +106,9 @@ typedef struct nt_model_info {
     int eos_id;
     uint64_t n_params;    /* number of weights, embeddings and head included */
     uint64_t weight_bytes;/* bytes of weight data as stored */
+    uint64_t decode_bytes;/* weight bytes one decoding step reads: all but
+                             the token embedding's unused rows (decoding
+                             speed is at most memory bandwidth / this) */
     const char *weight_type; /* "bf16", "q4_0", ...; a GGUF's mix ("q4_k_m") or
                                 "mixed" when matrices differ */
 } nt_model_info;

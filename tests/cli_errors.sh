@@ -15,7 +15,8 @@
 #
 # The working cases check what a script relies on: `run` prints exactly -n
 # ids, `logits` writes positions * vocab float32s, and `synth` is
-# deterministic in its seed and writes a model that `run` accepts.
+# deterministic in its seed and writes a model (tokenizer.model included)
+# that `run`, `tokenize` and `quantize` accept.
 #
 # Prints "N passed, N failed"; exits 1 if anything failed.
 
@@ -172,6 +173,44 @@ expect "synth: same seed, same config" \
     cmp -s "$scratch/synth3/config.json" "$scratch/synth3b/config.json"
 expect "synth: another seed, other weights" \
     differ "$scratch/synth3/model.safetensors" "$scratch/synth4/model.safetensors"
+expect "synth: the tokenizer does not depend on the seed" \
+    cmp -s "$scratch/synth3/tokenizer.model" "$scratch/synth4/tokenizer.model"
+
+# The synth tokenizer.model: the prompt format's pieces whole, other bytes
+# through byte pieces, decoding gives the text back, and it has exactly
+# n_vocab pieces (quantize refuses any other count).
+synth_text=$'Hello, world <extra_id_1>User\n\xc3\xbcn 42~'
+printf '%s' "$synth_text" >"$scratch/synth_text"
+if check "tokenize with the synth tokenizer" 0 "" \
+        "$nemotron" tokenize -m "$scratch/synth3" --pieces <"$scratch/synth_text"; then
+    expect "synth tokenizer: <extra_id_1> is one piece ($(cat "$out"))" \
+        grep -qF '"<extra_id_1>", "U"' "$out"
+    expect "synth tokenizer: byte fallback ($(cat "$out"))" \
+        grep -qF '"<0xC3>", "<0xBC>"' "$out"
+fi
+if check "tokenize to ids with the synth tokenizer" 0 "" \
+        "$nemotron" tokenize -m "$scratch/synth3" <"$scratch/synth_text"; then
+    cp "$out" "$scratch/synth_ids"
+    if check "detokenize with the synth tokenizer" 0 "" \
+            "$nemotron" detokenize -m "$scratch/synth3" <"$scratch/synth_ids"; then
+        expect "synth tokenizer: decoding gives the text back ($(cat "$out"))" \
+            test "$(cat "$out")" = "$synth_text"
+    fi
+fi
+check "synth tokenizer: id $n_vocab is outside" 1 "outside the vocabulary" \
+    "$nemotron" detokenize -m "$scratch/synth3" <<<"[$n_vocab]"
+if check "quantize the synth model (on 1 thread)" 0 "" "$nemotron" quantize -m "$scratch/synth3" \
+        -o "$scratch/synth3.gguf" --type q4_0 -t 1; then
+    check "run the quantized synth model from text" 0 "" \
+        "$nemotron" run -m "$scratch/synth3.gguf" -p "Hello" -n 4 --ignore-eos
+    if check "tokenize with the quantized synth model's vocabulary" 0 "" \
+            "$nemotron" tokenize -m "$scratch/synth3.gguf" <"$scratch/synth_text"; then
+        expect "synth: the GGUF vocabulary tokenizes as tokenizer.model" \
+            cmp -s "$out" "$scratch/synth_ids"
+    fi
+fi
+check "run the synth model from text" 0 "" \
+    "$nemotron" run -m "$scratch/synth3" -p "Hello" -n 4 --ignore-eos
 
 runs=()
 for i in 1 2; do

@@ -8,9 +8,13 @@
  *     source converted value by value (bf16 -> bf16 is the same bytes),
  *     every norm as 1 + w, and the f32 file's logits equal the
  *     safetensors model's;
- *   - quantize to each block type that has a quantizer: every matrix reads
- *     back as exactly the bytes the type's from_f32 makes of the source row
- *     (so the file holds what the type's code computes, laid out right);
+ *   - quantize to each block type: every matrix reads back as exactly the
+ *     bytes the type's from_f32 makes of the source row (so the file holds
+ *     what the type's code computes, laid out right);
+ *   - quantize model-f32.gguf with the recipes of the llama-quantize
+ *     fixtures (q8_0, q4_0, q6_k, q5_k_m, q4_k_m): every matrix holds
+ *     llama-quantize's bytes (its reference quantizers, type choices and
+ *     layout);
  *   - AWQ: the folded model written unrounded (--type f32 --awq-for T)
  *     computes the original's logits to 1e-4, and its scales are not all 1.
  */
@@ -63,22 +67,31 @@ static int write_model(const char *in, const char *out, const char *type,
     return s == NT_OK;
 }
 
+#define MAX_MATRICES (1 + 6 * 64 + 1)
+
+/* The model's matrices (of its first 64 layers) into out; returns how many. */
+static int matrices_of(const nt_model *m, const nt_matrix **out) {
+    int n = 0;
+    out[n++] = &m->tok_embd;
+    for (int l = 0; l < m->hp.n_layer && l < 64; l++) {
+        const nt_layer *x = &m->layers[l];
+        out[n++] = &x->wq;
+        out[n++] = &x->wk;
+        out[n++] = &x->wv;
+        out[n++] = &x->wo;
+        out[n++] = &x->w_up;
+        out[n++] = &x->w_down;
+    }
+    out[n++] = &m->lm_head;
+    return n;
+}
+
 /* Every matrix of `got` holds exactly what from_f32 makes of `src`'s rows
  * in got's dtype. */
 static void expect_matrices(const nt_model *src, const nt_model *got, const char *what) {
-    const nt_matrix *a[1 + 6 * 64 + 1], *b[1 + 6 * 64 + 1];
-    int n = 0;
-    a[n] = &src->tok_embd, b[n++] = &got->tok_embd;
-    for (int l = 0; l < src->hp.n_layer && l < 64; l++) {
-        const nt_layer *x = &src->layers[l], *y = &got->layers[l];
-        a[n] = &x->wq, b[n++] = &y->wq;
-        a[n] = &x->wk, b[n++] = &y->wk;
-        a[n] = &x->wv, b[n++] = &y->wv;
-        a[n] = &x->wo, b[n++] = &y->wo;
-        a[n] = &x->w_up, b[n++] = &y->w_up;
-        a[n] = &x->w_down, b[n++] = &y->w_down;
-    }
-    a[n] = &src->lm_head, b[n++] = &got->lm_head;
+    const nt_matrix *a[MAX_MATRICES], *b[MAX_MATRICES];
+    int n = matrices_of(src, a);
+    CHECK(matrices_of(got, b) == n);
     int bad = 0;
     for (int i = 0; i < n; i++) {
         const nt_matrix *s = a[i], *g = b[i];
@@ -151,7 +164,7 @@ int main(int argc, char **argv) {
         nt_model_free(got);
     }
 
-    /* block types, where a quantizer exists */
+    /* block types: every one has a quantizer */
     static const char *blocks[] = {"q8_0", "q4_0", "q4_1", "q5_0", "q5_1",
                                    "q4_k", "q5_k", "q6_k"};
     const char *awq_for = NULL;
@@ -159,7 +172,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 8; i++) {
         int t = nt_dtype_from_name(blocks[i]);
         if (!nt_dtype_traits_of((nt_dtype)t)->from_f32) {
-            printf("%s: no quantizer yet, not written\n", blocks[i]);
+            CHECK_MSG(0, "%s: no quantizer", blocks[i]);
             continue;
         }
         snprintf(out, sizeof out, "%s/quantize-%s.gguf", argv[2], blocks[i]);
@@ -176,6 +189,37 @@ int main(int argc, char **argv) {
         n_written++;
     }
     printf("block types written and read back: %d of 8\n", n_written);
+    CHECK(n_written == 8);
+
+    /* llama-quantize's files (the fixtures, which it made of model-f32.gguf
+       without an importance matrix): each recipe writes the same bytes */
+    static const char *recipes[] = {"q8_0", "q4_0", "q6_k", "q5_k_m", "q4_k_m"};
+    for (int i = 0; i < 5; i++) {
+        char in[4200], ref[4200];
+        snprintf(in, sizeof in, "%s/model-f32.gguf", src_path);
+        snprintf(ref, sizeof ref, "%s/model-%s.gguf", src_path, recipes[i]);
+        snprintf(out, sizeof out, "%s/recipe-%s.gguf", argv[2], recipes[i]);
+        if (!write_model(in, out, recipes[i], NULL, NULL, 0))
+            continue;
+        nt_model *got = load(out), *want = load(ref);
+        if (got && want) {
+            const nt_matrix *a[MAX_MATRICES], *b[MAX_MATRICES];
+            int n = matrices_of(want, a), bad = 0;
+            CHECK(matrices_of(got, b) == n);
+            for (int j = 0; j < n; j++)
+                if (a[j]->dtype != b[j]->dtype || a[j]->rows != b[j]->rows ||
+                    a[j]->row_bytes != b[j]->row_bytes ||
+                    memcmp(a[j]->data, b[j]->data, (size_t)(a[j]->rows * a[j]->row_bytes)) != 0) {
+                    if (bad++ < 3)
+                        fprintf(stderr, "%s: %s is not llama-quantize's\n", recipes[i],
+                                a[j]->name);
+                }
+            CHECK_MSG(bad == 0, "%s: %d of %d matrices differ from llama-quantize's",
+                      recipes[i], bad, n);
+        }
+        nt_model_free(got);
+        nt_model_free(want);
+    }
 
     /* AWQ folded into an unrounded model computes the same function */
     const char *target = awq_for ? awq_for : "f16";

@@ -119,14 +119,14 @@ nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
     ctx->v = alloc_floats(B * kv_dim, &ok);
     ctx->att = alloc_floats(B * q_dim, &ok);
     ctx->ff = alloc_floats(B * (size_t)hp->n_ff, &ok);
-    /* per thread: matmul scratch, then attention scores for n_ctx keys */
-    size_t stride = (NT_MATMUL_SCRATCH_FLOATS + (size_t)n_ctx + 15) & ~(size_t)15;
-    ctx->thread_scratch = alloc_floats(stride * (size_t)n_threads, &ok);
-    /* 8-bit activations: any matmul's x, n_batch rows of at most
-       max(n_embd, q_dim, n_ff) values */
+    /* the widest x of any matmul: max(n_embd, q_dim, n_ff) values */
     size_t widest = H > q_dim ? H : q_dim;
     if ((size_t)hp->n_ff > widest)
         widest = (size_t)hp->n_ff;
+    /* per thread: matmul scratch, then attention scores for n_ctx keys */
+    size_t stride = (NT_MATMUL_SCRATCH_FLOATS(widest) + (size_t)n_ctx + 15) & ~(size_t)15;
+    ctx->thread_scratch = alloc_floats(stride * (size_t)n_threads, &ok);
+    /* 8-bit activations: n_batch rows of the widest x */
     ctx->exec.xq_cap = B * ((widest + 31) & ~(size_t)31);
     ctx->exec.xq = nt_alloc_aligned(ctx->exec.xq_cap);
     ctx->exec.xq_d = alloc_floats(ctx->exec.xq_cap / 32, &ok);

@@ -140,8 +140,9 @@ static void attention_task(void *arg, int ith, int nth) {
     int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)n_head * hd;
     const float *kc = ctx->k_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
     const float *vc = ctx->v_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
-    float *scores = ctx->thread_scratch + (size_t)ith * ctx->exec.scratch_stride +
-                    NT_MATMUL_SCRATCH_FLOATS;
+    /* the scores sit at the end of the thread's scratch, after matmul's */
+    float *scores = ctx->thread_scratch + (size_t)(ith + 1) * ctx->exec.scratch_stride -
+                    (size_t)ctx->n_ctx;
     float scale = (float)(1.0 / sqrt((double)hd));
 
     int64_t w0, w1;

@@ -11,11 +11,16 @@
  *   A panel is converted to float32 and transposed k-major in blocks of
  *   NT_MATMUL_KC columns (it then sits in L2), and the GEMM tile kernel
  *   sweeps all m rows of x past it. The conversion is paid once per panel,
- *   not once per activation row.
+ *   not once per activation row. Quantized weights, where the CPU has an
+ *   integer GEMM kernel (VNNI), are instead unpacked to bytes, whole rows at
+ *   a time (kernels.h's panel, 16 rows), and multiplied by x rounded to 8
+ *   bits: four times the multiplies per instruction of float32.
  */
 #include "engine/matmul.h"
 
 #define GEMM_MIN_ROWS 4
+/* Columns must be whole groups of every type's to_u8 (and 8-bit blocks). */
+#define NT_QK_GROUP_MAX 32
 
 typedef struct matmul_job {
     const nt_exec *ex;
@@ -83,6 +88,42 @@ static void dot_rows_range(const matmul_job *job, const nt_matmul_target *t,
     }
 }
 
+/* The integer prefill for rows [r0, r0 + NT_GEMM_NR): two int8 panels. */
+static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
+                          int64_t r0, float *scratch) {
+    const nt_kernels *k = job->ex->kernels;
+    const nt_matrix *w = t->w;
+    const nt_dtype_traits *tr = nt_dtype_traits_of(w->dtype);
+    int64_t K = w->cols, N = w->rows, groups = K / tr->u8_group;
+    /* scratch: panel bytes (aligned), row bytes, then four scale arrays */
+    uint8_t *pu = (uint8_t *)scratch, *u = pu + NT_Q8_PANEL_ROWS * K;
+    float *a = (float *)(u + NT_Q8_PANEL_ROWS * K);
+    float *c = a + NT_Q8_PANEL_ROWS * groups;
+    float *pa = c + NT_Q8_PANEL_ROWS * groups, *pc = pa + NT_Q8_PANEL_ROWS * groups;
+    for (int64_t r = r0; r < r0 + NT_GEMM_NR && r < N; r += NT_Q8_PANEL_ROWS) {
+        int nr = (int)(N - r < NT_Q8_PANEL_ROWS ? N - r : NT_Q8_PANEL_ROWS);
+        for (int j = 0; j < nr; j++)
+            tr->to_u8((const char *)w->data + (uint64_t)(r + j) * w->row_bytes, K,
+                      u + j * K, a + j * groups, c + j * groups);
+        nt_q8_panel panel;
+        nt_q8_panel_pack(u, a, c, K, tr->u8_group, nr, &panel, pu, pa, pc);
+        for (int i = 0; i < job->m; i += NT_Q8_GEMM_MR) {
+            int rows = job->m - i < NT_Q8_GEMM_MR ? job->m - i : NT_Q8_GEMM_MR;
+            k->gemm_q8_tile(rows, job->xq, i, &panel, t->y + (int64_t)i * N + r, N, nr);
+        }
+        if (t->bias)
+            for (int i = 0; i < job->m; i++)
+                for (int j = 0; j < nr; j++)
+                    t->y[(int64_t)i * N + r + j] += t->bias[r + j];
+    }
+}
+
+/* Whether this target's prefill runs on the integer GEMM. */
+static int uses_q8_gemm(const nt_kernels *k, const nt_matrix *w) {
+    return k->gemm_q8_tile && nt_dtype_traits_of(w->dtype)->to_u8 &&
+           w->cols % NT_QK_GROUP_MAX == 0;
+}
+
 /* The prefill strategy for one panel: rows [r0, r0 + NT_GEMM_NR). */
 static void gemm_panel(const matmul_job *job, const nt_matmul_target *t,
                        int64_t r0, float *scratch) {
@@ -121,7 +162,10 @@ static void matmul_task(void *arg, int ith, int nth) {
         int64_t row = 0;
         const nt_matmul_target *t = locate(job, u, &row);
         if (job->m >= GEMM_MIN_ROWS) {
-            gemm_panel(job, t, row, scratch);
+            if (job->xq && uses_q8_gemm(job->ex->kernels, t->w))
+                gemm_panel_q8(job, t, row, scratch);
+            else
+                gemm_panel(job, t, row, scratch);
             u++;
             continue;
         }
@@ -140,11 +184,29 @@ static void matmul_task(void *arg, int ith, int nth) {
     }
 }
 
+typedef struct quantize_job {
+    const nt_exec *ex;
+    const float *x;
+    int64_t ldx, k;
+    int m;
+} quantize_job;
+
+static void quantize_task(void *arg, int ith, int nth) {
+    const quantize_job *j = arg;
+    const nt_exec *ex = j->ex;
+    int64_t i0, i1;
+    nt_split_range(j->m, 1, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++)
+        ex->kernels->quantize_q8(j->x + i * j->ldx, j->k, ex->xq + i * j->k,
+                                 ex->xq_d + i * j->k / 32, ex->xq_s + i * j->k / 16);
+}
+
 /*
- * Decoding with quantized weights multiplies them by x rounded to 8 bits
- * (see dtype.h), as llama.cpp does: integer dot products are several times
- * faster than widening every weight to float. x is rounded once here, on
- * the calling thread (it is tiny next to the weights), for all targets.
+ * Quantized weights multiply x rounded to 8 bits (see dtype.h), as
+ * llama.cpp does: integer dot products are several times faster than
+ * widening every weight to float. x is rounded once here for all targets:
+ * on the calling thread when decoding (a few rows), on all threads for a
+ * prefill batch.
  */
 static int quantize_x(const nt_exec *ex, const float *x, int m, int64_t ldx,
                       const nt_matmul_target *targets, int n_targets,
@@ -153,12 +215,15 @@ static int quantize_x(const nt_exec *ex, const float *x, int m, int64_t ldx,
     int64_t K = targets[0].w->cols;
     int needed = 0;
     for (int t = 0; t < n_targets; t++)
-        needed |= k->dtype_dot_q8[targets[t].w->dtype] != NULL;
+        needed |= m >= GEMM_MIN_ROWS ? uses_q8_gemm(k, targets[t].w)
+                                     : k->dtype_dot_q8[targets[t].w->dtype] != NULL;
     if (!needed || K % NT_Q8_BLOCK != 0 || (size_t)(K * m) > ex->xq_cap)
         return 0;
-    for (int i = 0; i < m; i++)
-        k->quantize_q8(x + (int64_t)i * ldx, K, ex->xq + (int64_t)i * K,
-                       ex->xq_d + (int64_t)i * K / 32, ex->xq_s + (int64_t)i * K / 16);
+    quantize_job job = {ex, x, ldx, K, m};
+    if (m >= GEMM_MIN_ROWS)
+        nt_pool_run(ex->pool, quantize_task, &job);
+    else
+        quantize_task(&job, 0, 1);
     *xq = (nt_q8_rows){ex->xq, ex->xq_d, ex->xq_s, K};
     return 1;
 }
@@ -168,7 +233,7 @@ void nt_matmul(const nt_exec *ex, const float *x, int m, int64_t ldx,
     nt_q8_rows xq;
     matmul_job job = {ex, x, m, ldx, NULL, targets, n_targets, 0,
                       m >= GEMM_MIN_ROWS ? NT_GEMM_NR : 16};
-    if (m < GEMM_MIN_ROWS && quantize_x(ex, x, m, ldx, targets, n_targets, &xq))
+    if (quantize_x(ex, x, m, ldx, targets, n_targets, &xq))
         job.xq = &xq;
     for (int t = 0; t < n_targets; t++)
         job.total_units += (targets[t].w->rows + job.grain - 1) / job.grain;

@@ -16,14 +16,18 @@
 /* Columns of a weight row converted at a time (and the GEMM's k-block). */
 #define NT_MATMUL_KC 1024
 
-/* Floats of per-thread scratch nt_matmul needs. */
-#define NT_MATMUL_SCRATCH_FLOATS (2 * NT_MATMUL_KC * NT_GEMM_NR + 64)
+/* Floats of per-thread scratch nt_matmul needs for weight rows of k
+ * columns: the float panel, or two int8 panels and their scales. */
+#define NT_MATMUL_SCRATCH_FLOATS(k)                               \
+    ((size_t)(k) * 12 + 64 > 2 * NT_MATMUL_KC * NT_GEMM_NR + 64    \
+         ? (size_t)(k) * 12 + 64                                  \
+         : (size_t)2 * NT_MATMUL_KC * NT_GEMM_NR + 64)
 
 typedef struct nt_exec {
     nt_pool *pool;
     const nt_kernels *kernels;
     float *scratch;           /* n_threads * scratch_stride floats */
-    size_t scratch_stride;    /* floats per thread, >= NT_MATMUL_SCRATCH_FLOATS */
+    size_t scratch_stride;    /* floats per thread, >= NT_MATMUL_SCRATCH_FLOATS(widest k) */
     /* x rounded to 8 bits for quantized weights (dtype.h's format), room
        for xq_cap values: rows * cols of the largest x */
     int8_t *xq;

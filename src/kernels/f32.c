@@ -393,4 +393,5 @@ void nt_kernels_init(nt_kernels *k, nt_isa isa) {
         NT_ISA_RESOLVE(k->dtype_dot_q8[t], tr->dot_q8, isa);
     }
     NT_ISA_RESOLVE(k->quantize_q8, nt_quantize_q8_table, isa);
+    NT_ISA_RESOLVE(k->gemm_q8_tile, nt_gemm_q8_tile_table, isa);
 }

@@ -49,7 +49,42 @@ typedef float (*nt_f32_dot_fn)(int64_t n, const float *a, const float *b);
 typedef void (*nt_f32_axpy_fn)(int64_t n, float alpha, const float *x,
                                float *y);
 
+/*
+ * The integer GEMM of quantized weights (gemm_q8.c). A panel holds
+ * NT_Q8_PANEL_ROWS weight rows of k weights, unpacked by their type's to_u8
+ * into unsigned bytes u with a scale a and offset c per group of `group`
+ * weights, interleaved four bytes at a time:
+ *   u[((kk / 4) * NT_Q8_PANEL_ROWS + j) * 4 + kk % 4] = weight kk of row j
+ *   a[g * NT_Q8_PANEL_ROWS + j], c[g * NT_Q8_PANEL_ROWS + j]   (group g)
+ * u must be 32-byte aligned.
+ */
+#define NT_Q8_PANEL_ROWS 16
+#define NT_Q8_GEMM_MR 6
+
+typedef struct nt_q8_panel {
+    const uint8_t *u;
+    const float *a, *c;
+    int64_t k;
+    int group;  /* 16 or 32 */
+} nt_q8_panel;
+
+/* y[i * ldy + j] = dot(activation row row0 + i, panel row j), i < m <=
+ * NT_Q8_GEMM_MR, j < nr. */
+typedef void (*nt_gemm_q8_tile_fn)(int m, const nt_q8_rows *x, int64_t row0,
+                                   const nt_q8_panel *p, float *y, int64_t ldy,
+                                   int nr);
+
+void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
+                               const nt_q8_panel *p, float *y, int64_t ldy, int nr);
+
+/* Builds a panel (pu: 16 * k bytes, pa and pc: 16 * k / group floats) from
+ * nr <= 16 rows unpacked by to_u8, row j at u + j * k, a + j * k / group. */
+void nt_q8_panel_pack(const uint8_t *u, const float *a, const float *c, int64_t k,
+                      int group, int nr, nt_q8_panel *p, uint8_t *pu, float *pa,
+                      float *pc);
+
 /* Per-instruction-set tables (NULL: fall back to a lower set). */
+extern const nt_gemm_q8_tile_fn nt_gemm_q8_tile_table[NT_ISA_COUNT];
 extern const nt_f32_dot_rows_fn nt_f32_dot_rows_table[NT_ISA_COUNT];
 extern const nt_gemm_tile_fn nt_gemm_tile_table[NT_ISA_COUNT];
 extern const int nt_gemm_mr_table[NT_ISA_COUNT];
@@ -70,6 +105,7 @@ typedef struct nt_kernels {
     nt_dot_rows_fn dtype_dot_rows[NT_DTYPE_COUNT]; /* NULL: convert + dot_rows */
     nt_dot_q8_fn dtype_dot_q8[NT_DTYPE_COUNT];     /* NULL: not quantized */
     nt_quantize_q8_fn quantize_q8;
+    nt_gemm_q8_tile_fn gemm_q8_tile;               /* NULL: prefill in float */
 } nt_kernels;
 
 void nt_kernels_init(nt_kernels *k, nt_isa isa);

@@ -607,5 +607,9 @@ void nt_model_get_info(const nt_model *m, nt_model_info *info) {
     info->eos_id = hp->eos_id;
     info->n_params = m->n_params;
     info->weight_bytes = m->weight_bytes;
+    /* the embedding is read one row per token; a tied lm_head reads it all */
+    info->decode_bytes = m->weight_bytes;
+    if (!m->hp.tie_embeddings)
+        info->decode_bytes -= m->tok_embd.row_bytes * (uint64_t)(m->tok_embd.rows - 1);
     info->weight_type = m->weight_type;
 }

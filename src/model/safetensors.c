@@ -341,6 +341,7 @@ static nt_status point_tensors(nt_st_file *f, const unsigned char *base,
  * does not, with ordinary reads that drop their page cache as they go.
  */
 #define DIRECT_ALIGN 4096ull
+#define HUGE_PAGE (2ull << 20)
 #define N_READERS 2
 
 typedef struct reader_job {
@@ -428,13 +429,21 @@ static nt_status read_data_section(nt_st_file *f, nt_st_progress_fn progress,
         uint64_t lead = f->data_start - start;
         uint64_t size = f->file_size - start;
         void *mem = NULL;
-        if (posix_memalign(&mem, DIRECT_ALIGN,
-                           (size_t)((size + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1))) != 0) {
+        size_t alloc = (size_t)((size + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1));
+        if (posix_memalign(&mem, size >= HUGE_PAGE ? HUGE_PAGE : DIRECT_ALIGN, alloc) != 0) {
             close(fd);
             return nt_fail(err, NT_ERR_NO_MEMORY,
                            "%s: cannot allocate %llu bytes for the weights", f->path,
                            (unsigned long long)size);
         }
+#ifdef MADV_HUGEPAGE
+        /* Decoding streams every weight once per token. With 4 KiB pages
+         * the CPU's prefetchers stop at each page boundary and every page
+         * costs a TLB miss; 2 MiB pages (where the kernel allows them)
+         * measured 10-20% faster decoding. Only a hint: failure is fine. */
+        if (size >= HUGE_PAGE)
+            if (!getenv("NT_NO_THP")) madvise(mem, alloc, MADV_HUGEPAGE);
+#endif
         reader_job job = {.fd = fd, .direct = direct, .buf = mem, .start = start,
                           .end = f->file_size, .progress = progress, .user = user,
                           .progress_base = lead};

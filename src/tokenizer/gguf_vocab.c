@@ -65,6 +65,53 @@ static void pb_float(nt_writer *w, unsigned field, float f) {
     nt_write(w, b, 4);
 }
 
+static size_t pb_varint_size(uint64_t v) {
+    size_t n = 1;
+    for (; v > 0x7f; v >>= 7)
+        n++;
+    return n;
+}
+
+/* ---- the parts of a ModelProto (also used by `nemotron synth`) ------------- */
+
+void nt_spm_write_piece(nt_writer *out, const char *text, size_t len, float score,
+                        int type) {
+    /* tags of fields 1..3 take a byte each, the float four */
+    uint64_t n = 1 + pb_varint_size(len) + len + 1 + 4 + 1 + pb_varint_size((uint64_t)type);
+    pb_tag(out, 1, 2);
+    pb_varint(out, n);
+    pb_bytes(out, 1, text, len);
+    pb_float(out, 2, score);
+    pb_int(out, 3, type);
+}
+
+/* Writes sub's bytes as field `field` of out and frees sub. */
+static void pb_message(nt_writer *out, unsigned field, nt_writer *sub) {
+    if (!sub->failed)
+        pb_bytes(out, field, sub->buf.s, sub->buf.n);
+    out->failed |= sub->failed;
+    nt_buf_free(&sub->buf);
+}
+
+void nt_spm_write_specs(nt_writer *out, int byte_fallback, int64_t unk_id,
+                        int64_t bos_id, int64_t eos_id, int64_t pad_id,
+                        int add_dummy_prefix, int remove_extra_whitespaces) {
+    nt_writer spec = {0};
+    pb_int(&spec, 3, NT_SPM_MODEL_BPE);
+    pb_int(&spec, 35, byte_fallback);
+    pb_int(&spec, 40, unk_id);
+    pb_int(&spec, 41, bos_id);
+    pb_int(&spec, 42, eos_id);
+    pb_int(&spec, 43, pad_id);
+    pb_message(out, 2, &spec);
+    nt_writer norm = {0};
+    pb_bytes(&norm, 1, "identity", 8);
+    pb_int(&norm, 3, add_dummy_prefix);
+    pb_int(&norm, 4, remove_extra_whitespaces);
+    pb_int(&norm, 5, 1);
+    pb_message(out, 3, &norm);
+}
+
 /* ---- from GGUF keys to a ModelProto ---------------------------------------- */
 
 static int is_extra_id(const char *s, uint64_t n) {
@@ -128,8 +175,7 @@ static nt_status model_proto_from_gguf(const nt_gguf_meta *meta, const char *pat
 
     int64_t unk = -1;
     int byte_fallback = 0;
-    nt_writer piece = {0};
-    for (uint64_t i = 0; i < n; i++) {
+    for (uint64_t i = 0; i < n && !out->failed; i++) {
         const char *text = tokens->arr_str[i];
         uint64_t len = tokens->arr_str_len[i];
         float score = 0.0f;
@@ -147,44 +193,21 @@ static nt_status model_proto_from_gguf(const nt_gguf_meta *meta, const char *pat
         if (type == NT_SPM_UNKNOWN && unk < 0)
             unk = (int64_t)i;
         byte_fallback |= type == NT_SPM_BYTE;
-        piece.buf.n = 0;
-        pb_bytes(&piece, 1, text, (size_t)len);
-        pb_float(&piece, 2, score);
-        pb_int(&piece, 3, type);
-        if (piece.failed)
-            break;
-        pb_bytes(out, 1, piece.buf.s, piece.buf.n);
+        nt_spm_write_piece(out, text, (size_t)len, score, type);
     }
-    nt_buf_free(&piece.buf);
 
     /* The ids follow the pieces' types; GGUF's unknown_token_id is often
      * written without looking (0, the pad piece, in files we have seen). */
-    nt_writer spec = {0};
-    pb_int(&spec, 3, NT_SPM_MODEL_BPE);
-    pb_int(&spec, 35, byte_fallback);
-    pb_int(&spec, 40, unk >= 0 ? unk : 0);
-    pb_int(&spec, 41, get_id(meta, "tokenizer.ggml.bos_token_id", (int64_t)n));
-    pb_int(&spec, 42, get_id(meta, "tokenizer.ggml.eos_token_id", (int64_t)n));
-    pb_int(&spec, 43, get_id(meta, "tokenizer.ggml.padding_token_id", (int64_t)n));
-    if (!spec.failed)
-        pb_bytes(out, 2, spec.buf.s, spec.buf.n);
-    int failed = spec.failed;
-    nt_buf_free(&spec.buf);
-
     int64_t v;
     int add_space = nt_gguf_get_int(meta, "tokenizer.ggml.add_space_prefix", &v) ? v != 0 : 1;
     int collapse = nt_gguf_get_int(meta, "tokenizer.ggml.remove_extra_whitespaces", &v)
                        ? v != 0 : 0;
-    nt_writer norm = {0};
-    pb_bytes(&norm, 1, "identity", 8);
-    pb_int(&norm, 3, add_space);
-    pb_int(&norm, 4, collapse);
-    pb_int(&norm, 5, 1);
-    if (!norm.failed)
-        pb_bytes(out, 3, norm.buf.s, norm.buf.n);
-    failed |= norm.failed;
-    nt_buf_free(&norm.buf);
-    if (failed || out->failed)
+    nt_spm_write_specs(out, byte_fallback, unk >= 0 ? unk : 0,
+                       get_id(meta, "tokenizer.ggml.bos_token_id", (int64_t)n),
+                       get_id(meta, "tokenizer.ggml.eos_token_id", (int64_t)n),
+                       get_id(meta, "tokenizer.ggml.padding_token_id", (int64_t)n),
+                       add_space, collapse);
+    if (out->failed)
         return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
     return NT_OK;
 }

@@ -116,6 +116,17 @@ nt_status nt_spm_tokenizer_parse(nt_tokenizer *tok, const unsigned char *data,
                                  size_t len, const char *path, nt_error *err);
 /* The vocabulary a GGUF file carries (tokenizer.ggml.*), see gguf_vocab.c. */
 nt_status nt_gguf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *err);
+/*
+ * Writing a tokenizer.model (gguf_vocab.c): a serialized ModelProto is its
+ * pieces, one nt_spm_write_piece() each in id order (type: nt_spm_piece_type),
+ * then nt_spm_write_specs(): a BPE trainer_spec with these ids (-1: none)
+ * and an identity normalizer_spec. Failure to grow `out` sets out->failed.
+ */
+void nt_spm_write_piece(nt_writer *out, const char *text, size_t len, float score,
+                        int type);
+void nt_spm_write_specs(nt_writer *out, int byte_fallback, int64_t unk_id,
+                        int64_t bos_id, int64_t eos_id, int64_t pad_id,
+                        int add_dummy_prefix, int remove_extra_whitespaces);
 nt_status nt_spm_encode(const nt_tokenizer *tok, const char *text, size_t len,
                         nt_ids *out, nt_error *err);
 nt_status nt_spm_decode(const nt_tokenizer *tok, const int32_t *ids, size_t n,

@@ -80,6 +80,18 @@ typedef void (*nt_dot_q8_fn)(int64_t n, const void *row, const nt_q8_rows *x,
                              int m, float *out);
 
 /*
+ * Prefill unpacks weights to one shape that a single integer GEMM kernel
+ * serves for every quantized type: unsigned bytes u with an affine map per
+ * group of u8_group weights, w = a * u + c (q4_0: u = q, a = d, c = -8d;
+ * q4_k: a = d * scale_j, c = -dmin * min_j; ...). The map is exact. The
+ * product with 8-bit activations is then a * xd * sum(u * xq) + c * xd *
+ * sum(xq), integer sums of unsigned-by-signed bytes, as VNNI computes them.
+ * u[0..n), a and c [0..n / u8_group) for n weights from a block boundary.
+ */
+typedef void (*nt_to_u8_fn)(const void *src, int64_t n, uint8_t *u, float *a,
+                            float *c);
+
+/*
  * dst = the n floats of src (n a multiple of block_elems) in this dtype,
  * as close as the type allows; used to write model files. The result must
  * read back in llama.cpp as it reads back here.
@@ -97,6 +109,8 @@ typedef struct nt_dtype_traits {
        dot_q8[NT_ISA_GENERIC] is set, decoding uses these, not dot_rows. */
     nt_dot_q8_fn dot_q8[NT_ISA_COUNT];
     nt_from_f32_fn from_f32;                /* required */
+    nt_to_u8_fn to_u8;    /* optional, with u8_group (16 or 32) */
+    int u8_group;
 } nt_dtype_traits;
 
 const nt_dtype_traits *nt_dtype_traits_of(nt_dtype dtype);

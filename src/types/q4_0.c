@@ -3,7 +3,9 @@
  * half-float scale and 4-bit q. Byte j holds weight j in its low nibble and
  * weight j + 16 in its high nibble. 18 bytes per block (4.5 bits per weight).
  */
-#include "types/dtype.h"
+#include <stddef.h>
+
+#include "types/block32.h"
 
 typedef struct block_q4_0 {
     uint16_t d;       /* f16 */
@@ -24,23 +26,8 @@ static void q4_0_to_f32_generic(const void *src, float *dst, int64_t n) {
 /* GGML's reference rounding: the value of largest magnitude maps to -8. */
 static void q4_0_from_f32(const float *src, void *dst, int64_t n) {
     block_q4_0 *b = dst;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const float *x = src + i * 32;
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < 32; j++)
-            if (x[j] > amax || -x[j] > amax) {
-                amax = x[j] > 0 ? x[j] : -x[j];
-                max = x[j];
-            }
-        float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        b[i].d = nt_f32_to_f16(d);
-        for (int j = 0; j < 16; j++) {
-            int lo = (int)(int8_t)(x[j] * id + 8.5f), hi = (int)(int8_t)(x[j + 16] * id + 8.5f);
-            lo = lo < 15 ? lo : 15;
-            hi = hi < 15 ? hi : 15;
-            b[i].qs[j] = (uint8_t)(lo | hi << 4);
-        }
-    }
+    for (int64_t i = 0; i < n / 32; i++)
+        nt_block32_write_symmetric(src + i * 32, 8, &b[i].d, b[i].qs, NULL);
 }
 
 /* The reference: sum (q - 8) * xq = sum q * xq - 8 * sum xq, per block. */
@@ -64,12 +51,33 @@ static void q4_0_dot_q8_generic(int64_t n, const void *row, const nt_q8_rows *x,
     }
 }
 
+static const nt_block32_layout q4_0_layout = {
+    sizeof(block_q4_0), offsetof(block_q4_0, qs), -1, -1, 8};
+
+static void q4_0_to_u8(const void *src, int64_t n, uint8_t *u, float *a, float *c) {
+    nt_block32_to_u8(src, n, q4_0_layout, u, a, c);
+}
+
+#if NT_HAVE_X86
+NT_TARGET_AVX2 static void q4_0_dot_q8_avx2(int64_t n, const void *row,
+                                            const nt_q8_rows *x, int m, float *out) {
+    nt_block32_dot_q8_avx2(n, row, q4_0_layout, x, m, out);
+}
+#endif
+
 const nt_dtype_traits nt_dtype_q4_0_traits = {
     .name = "q4_0",
     .block_elems = 32,
     .block_bytes = sizeof(block_q4_0),
     .gguf_type = 2,
     .to_f32 = {[NT_ISA_GENERIC] = q4_0_to_f32_generic},
-    .dot_q8 = {[NT_ISA_GENERIC] = q4_0_dot_q8_generic},
+    .dot_q8 = {
+        [NT_ISA_GENERIC] = q4_0_dot_q8_generic,
+#if NT_HAVE_X86
+        [NT_ISA_AVX2] = q4_0_dot_q8_avx2,
+#endif
+    },
     .from_f32 = q4_0_from_f32,
+    .to_u8 = q4_0_to_u8,
+    .u8_group = 32,
 };

@@ -5,7 +5,7 @@
  * the low nibbles, the next in the high nibbles. 144 bytes per 256 weights
  * (4.5 bits per weight).
  */
-#include "types/kquant.h"
+#include "types/kquant45.h"
 
 typedef struct block_q4_k {
     uint16_t d, dmin;     /* f16 */
@@ -13,21 +13,26 @@ typedef struct block_q4_k {
     uint8_t qs[128];
 } block_q4_k;
 
-static void q4_k_to_f32_generic(const void *src, float *dst, int64_t n) {
-    const block_q4_k *b = src;
-    for (int64_t i = 0; i < n / NT_QK_K; i++, dst += NT_QK_K) {
-        float d = nt_f16_to_f32(b[i].d), dmin = nt_f16_to_f32(b[i].dmin);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            nt_kquant_scale_min(b[i].scales, j, &sc, &m);
-            const uint8_t *q = b[i].qs + (j / 2) * 32;
-            int shift = (j & 1) * 4;
+/* GGML's reference quantizer (kquant_search.c); q packed two sub-blocks
+   per 32 bytes. */
+static void q4_k_from_f32(const float *src, void *dst, int64_t n) {
+    block_q4_k *b = dst;
+    for (int64_t i = 0; i < n / NT_QK_K; i++, src += NT_QK_K) {
+        uint8_t q[NT_QK_K];
+        nt_kquant_quantize_scale_min(src, 15, -1.0f, 20, b[i].scales, &b[i].d,
+                                     &b[i].dmin, q);
+        for (int j = 0; j < 4; j++)
             for (int l = 0; l < 32; l++)
-                dst[j * 32 + l] = d * (float)sc * (float)((q[l] >> shift) & 15) -
-                                  dmin * (float)m;
-        }
+                b[i].qs[j * 32 + l] = (uint8_t)(q[j * 64 + l] | q[j * 64 + 32 + l] << 4);
     }
 }
+
+/* Where super-block b keeps its fields. */
+static inline nt_kq45_block q4_k_describe(const block_q4_k *b) {
+    return (nt_kq45_block){b->d, b->dmin, b->scales, b->qs, NULL};
+}
+
+NT_KQ45_ROW_FUNCTIONS(q4_k, block_q4_k, q4_k_describe)
 
 const nt_dtype_traits nt_dtype_q4_k_traits = {
     .name = "q4_k",
@@ -35,4 +40,8 @@ const nt_dtype_traits nt_dtype_q4_k_traits = {
     .block_bytes = sizeof(block_q4_k),
     .gguf_type = 12,
     .to_f32 = {[NT_ISA_GENERIC] = q4_k_to_f32_generic},
+    .to_u8 = q4_k_to_u8,
+    .u8_group = 32,
+    .dot_q8 = NT_KQ45_DOT_Q8(q4_k),
+    .from_f32 = q4_k_from_f32,
 };

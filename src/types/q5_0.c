@@ -3,7 +3,9 @@
  * the low 4 bits as in Q4_0, the fifth bit of weight j in bit j of the
  * 32-bit little-endian qh. 22 bytes per block.
  */
-#include "types/dtype.h"
+#include <stddef.h>
+
+#include "types/block32.h"
 
 typedef struct block_q5_0 {
     uint16_t d;       /* f16 */
@@ -26,10 +28,54 @@ static void q5_0_to_f32_generic(const void *src, float *dst, int64_t n) {
     }
 }
 
+/* GGML's reference rounding: the value of largest magnitude maps to -16. */
+static void q5_0_from_f32(const float *src, void *dst, int64_t n) {
+    block_q5_0 *b = dst;
+    for (int64_t i = 0; i < n / 32; i++)
+        nt_block32_write_symmetric(src + i * 32, 16, &b[i].d, b[i].qs, b[i].qh);
+}
+
+/* The reference: sum (q - 16) * xq = sum q * xq - 16 * sum xq, per block. */
+static float q5_0_block_dot_q8(const void *block, const int8_t *xq, float xd,
+                               const int16_t *xs) {
+    const block_q5_0 *b = block;
+    int32_t acc = nt_block32_dot_nibbles(b->qs, xq) + nt_block32_dot_fifth_bits(b->qh, xq) -
+                  16 * (xs[0] + xs[1]);
+    return nt_f16_to_f32(b->d) * xd * (float)acc;
+}
+
+static void q5_0_dot_q8_generic(int64_t n, const void *row, const nt_q8_rows *x,
+                                int m, float *out) {
+    nt_block32_dot_q8(n, row, sizeof(block_q5_0), x, m, out, q5_0_block_dot_q8);
+}
+
+static const nt_block32_layout q5_0_layout = {
+    sizeof(block_q5_0), offsetof(block_q5_0, qs), offsetof(block_q5_0, qh), -1, 16};
+
+static void q5_0_to_u8(const void *src, int64_t n, uint8_t *u, float *a, float *c) {
+    nt_block32_to_u8(src, n, q5_0_layout, u, a, c);
+}
+
+#if NT_HAVE_X86
+NT_TARGET_AVX2 static void q5_0_dot_q8_avx2(int64_t n, const void *row,
+                                            const nt_q8_rows *x, int m, float *out) {
+    nt_block32_dot_q8_avx2(n, row, q5_0_layout, x, m, out);
+}
+#endif
+
 const nt_dtype_traits nt_dtype_q5_0_traits = {
     .name = "q5_0",
     .block_elems = 32,
     .block_bytes = sizeof(block_q5_0),
     .gguf_type = 6,
     .to_f32 = {[NT_ISA_GENERIC] = q5_0_to_f32_generic},
+    .dot_q8 = {
+        [NT_ISA_GENERIC] = q5_0_dot_q8_generic,
+#if NT_HAVE_X86
+        [NT_ISA_AVX2] = q5_0_dot_q8_avx2,
+#endif
+    },
+    .to_u8 = q5_0_to_u8,
+    .u8_group = 32,
+    .from_f32 = q5_0_from_f32,
 };

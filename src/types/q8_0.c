@@ -2,7 +2,7 @@
  * q8_0.c - GGML's Q8_0: blocks of 32 weights, w = d * q with a half-float
  * scale d and int8 q. 34 bytes per block (8.5 bits per weight).
  */
-#include "types/dtype.h"
+#include "types/q8_x86.h"
 
 typedef struct block_q8_0 {
     uint16_t d;     /* f16 */
@@ -53,12 +53,53 @@ static void q8_0_dot_q8_generic(int64_t n, const void *row, const nt_q8_rows *x,
     }
 }
 
+#if NT_HAVE_X86
+/* Two blocks per step, each into its own accumulator, to hide FMA latency. */
+NT_TARGET_AVX2 static void q8_0_dot_q8_avx2(int64_t n, const void *row,
+                                            const nt_q8_rows *x, int m, float *out) {
+    const block_q8_0 *b = row;
+    int64_t nb = n / 32;
+    for (int r = 0; r < m; r++) {
+        const int8_t *xq = x->q + (int64_t)r * x->ld;
+        const float *xd = x->d + (int64_t)r * x->ld / 32;
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t i = 0; i < nb; i++) {
+            __m256i w = _mm256_loadu_si256((const __m256i *)b[i].q);
+            __m256i a = _mm256_loadu_si256((const __m256i *)(xq + i * 32));
+            __m256 p = _mm256_cvtepi32_ps(nt_dot_s8s8_avx2(w, a));
+            float d = nt_f16_to_f32_f16c(b[i].d) * xd[i];
+            acc[i & 1] = _mm256_fmadd_ps(p, _mm256_set1_ps(d), acc[i & 1]);
+        }
+        out[r] += nt_hsum_ps_avx2(_mm256_add_ps(acc[0], acc[1]));
+    }
+}
+#endif
+
+/* u = q + 128: the sign bit flipped. */
+static void q8_0_to_u8(const void *src, int64_t n, uint8_t *u, float *a, float *c) {
+    const block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++) {
+        float d = nt_f16_to_f32(b[i].d);
+        a[i] = d;
+        c[i] = -128.0f * d;
+        for (int j = 0; j < 32; j++)
+            u[i * 32 + j] = (uint8_t)b[i].q[j] ^ 0x80u;
+    }
+}
+
 const nt_dtype_traits nt_dtype_q8_0_traits = {
     .name = "q8_0",
     .block_elems = 32,
     .block_bytes = sizeof(block_q8_0),
     .gguf_type = 8,
     .to_f32 = {[NT_ISA_GENERIC] = q8_0_to_f32_generic},
-    .dot_q8 = {[NT_ISA_GENERIC] = q8_0_dot_q8_generic},
+    .dot_q8 = {
+        [NT_ISA_GENERIC] = q8_0_dot_q8_generic,
+#if NT_HAVE_X86
+        [NT_ISA_AVX2] = q8_0_dot_q8_avx2,
+#endif
+    },
     .from_f32 = q8_0_from_f32,
+    .to_u8 = q8_0_to_u8,
+    .u8_group = 32,
 };

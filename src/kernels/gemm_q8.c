@@ -1,0 +1,164 @@
+/*
+ * gemm_q8.c - the integer GEMM of prefill: 8-bit activations times weights
+ * unpacked to unsigned bytes (see nt_to_u8_fn in dtype.h and the panel
+ * layout in kernels.h).
+ *
+ * Why this layout: in a panel, the four bytes of one 32-bit lane are four
+ * consecutive weights of one row, and the eight lanes of a register are
+ * eight rows. VNNI's dpbusd multiplies them by the same four activations
+ * broadcast to every lane and adds into that row's int32 lane, so a
+ * register accumulates eight dot products at once with no horizontal sums,
+ * and each group of 16 or 32 weights ends with one conversion and two
+ * multiply-adds per eight rows: its scales a and offsets c are per lane too.
+ */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+/* The reference, and what the tests hold the SIMD version to. */
+void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
+                               const nt_q8_panel *p, float *y, int64_t ldy, int nr) {
+    int G = p->group;
+    for (int i = 0; i < m; i++) {
+        const int8_t *xq = x->q + (row0 + i) * x->ld;
+        const float *xd = x->d + (row0 + i) * x->ld / 32;
+        const int16_t *xs = x->s + (row0 + i) * x->ld / 16;
+        for (int j = 0; j < nr; j++) {
+            float sum = 0.0f;
+            for (int64_t g = 0; g < p->k / G; g++) {
+                int32_t acc = 0;
+                for (int t = 0; t < G; t++) {
+                    int64_t kk = g * G + t;
+                    acc += (int32_t)p->u[((kk / 4) * NT_Q8_PANEL_ROWS + j) * 4 + kk % 4] *
+                           xq[kk];
+                }
+                int xsum = G == 32 ? xs[2 * g] + xs[2 * g + 1] : xs[g];
+                float dx = xd[g * G / 32];
+                sum += p->a[g * NT_Q8_PANEL_ROWS + j] * dx * (float)acc +
+                       p->c[g * NT_Q8_PANEL_ROWS + j] * dx * (float)xsum;
+            }
+            y[(int64_t)i * ldy + j] = sum;
+        }
+    }
+}
+
+#if NT_HAVE_X86
+#include <immintrin.h>
+
+/* M activation rows by 16 weight rows; M and G are constants after inlining. */
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+gemm_q8_tile_vnni_m(const int M, const int G, const nt_q8_rows *x, int64_t row0,
+                    const nt_q8_panel *p, float *y, int64_t ldy, int nr) {
+    const int8_t *xq[6];
+    const float *xd[6];
+    const int16_t *xs[6];
+    __m256 f[6][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < M; i++) {
+        xq[i] = x->q + (row0 + i) * x->ld;
+        xd[i] = x->d + (row0 + i) * x->ld / 32;
+        xs[i] = x->s + (row0 + i) * x->ld / 16;
+        f[i][0] = f[i][1] = _mm256_setzero_ps();
+    }
+    const uint8_t *u = p->u;
+    for (int64_t g = 0; g < p->k / G; g++) {
+        __m256i s[6][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < M; i++)
+            s[i][0] = s[i][1] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+        for (int q = 0; q < G / 4; q++, u += 4 * NT_Q8_PANEL_ROWS) {
+            __m256i w0 = _mm256_load_si256((const __m256i *)u);
+            __m256i w1 = _mm256_load_si256((const __m256i *)(u + 32));
+#pragma GCC unroll 6
+    for (int i = 0; i < M; i++) {
+                int32_t four;
+                memcpy(&four, xq[i] + g * G + 4 * q, 4);
+                __m256i xb = _mm256_set1_epi32(four);
+                s[i][0] = _mm256_dpbusd_epi32(s[i][0], w0, xb);
+                s[i][1] = _mm256_dpbusd_epi32(s[i][1], w1, xb);
+            }
+        }
+        const float *a = p->a + g * NT_Q8_PANEL_ROWS, *c = p->c + g * NT_Q8_PANEL_ROWS;
+        __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
+        __m256 c0 = _mm256_loadu_ps(c), c1 = _mm256_loadu_ps(c + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < M; i++) {
+            float dx = xd[i][g * G / 32];
+            int xsum = G == 32 ? xs[i][2 * g] + xs[i][2 * g + 1] : xs[i][g];
+            __m256 vdx = _mm256_set1_ps(dx), vdxs = _mm256_set1_ps(dx * (float)xsum);
+            f[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][0]), _mm256_mul_ps(a0, vdx),
+                                      _mm256_fmadd_ps(c0, vdxs, f[i][0]));
+            f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][1]), _mm256_mul_ps(a1, vdx),
+                                      _mm256_fmadd_ps(c1, vdxs, f[i][1]));
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < M; i++) {
+        float *yi = y + (int64_t)i * ldy;
+        if (nr == NT_Q8_PANEL_ROWS) {
+            _mm256_storeu_ps(yi, f[i][0]);
+            _mm256_storeu_ps(yi + 8, f[i][1]);
+        } else {
+            float tmp[NT_Q8_PANEL_ROWS];
+            _mm256_storeu_ps(tmp, f[i][0]);
+            _mm256_storeu_ps(tmp + 8, f[i][1]);
+            memcpy(yi, tmp, (size_t)nr * sizeof(float));
+        }
+    }
+}
+
+#define VNNI_TILE(M, G)                                                            \
+    NT_TARGET_AVX512VNNI static void gemm_q8_tile_vnni_##M##_##G(                  \
+        const nt_q8_rows *x, int64_t row0, const nt_q8_panel *p, float *y,         \
+        int64_t ldy, int nr) {                                                     \
+        gemm_q8_tile_vnni_m(M, G, x, row0, p, y, ldy, nr);                         \
+    }
+VNNI_TILE(1, 16) VNNI_TILE(2, 16) VNNI_TILE(3, 16) VNNI_TILE(4, 16)
+VNNI_TILE(5, 16) VNNI_TILE(6, 16)
+VNNI_TILE(1, 32) VNNI_TILE(2, 32) VNNI_TILE(3, 32) VNNI_TILE(4, 32)
+VNNI_TILE(5, 32) VNNI_TILE(6, 32)
+
+typedef void (*tile_fn)(const nt_q8_rows *, int64_t, const nt_q8_panel *, float *,
+                        int64_t, int);
+
+static void gemm_q8_tile_vnni(int m, const nt_q8_rows *x, int64_t row0,
+                              const nt_q8_panel *p, float *y, int64_t ldy, int nr) {
+    static const tile_fn g16[] = {gemm_q8_tile_vnni_1_16, gemm_q8_tile_vnni_2_16,
+                                  gemm_q8_tile_vnni_3_16, gemm_q8_tile_vnni_4_16,
+                                  gemm_q8_tile_vnni_5_16, gemm_q8_tile_vnni_6_16};
+    static const tile_fn g32[] = {gemm_q8_tile_vnni_1_32, gemm_q8_tile_vnni_2_32,
+                                  gemm_q8_tile_vnni_3_32, gemm_q8_tile_vnni_4_32,
+                                  gemm_q8_tile_vnni_5_32, gemm_q8_tile_vnni_6_32};
+    (p->group == 16 ? g16 : g32)[m - 1](x, row0, p, y, ldy, nr);
+}
+#endif
+
+const nt_gemm_q8_tile_fn nt_gemm_q8_tile_table[NT_ISA_COUNT] = {
+#if NT_HAVE_X86
+    [NT_ISA_AVX512VNNI] = gemm_q8_tile_vnni,
+#endif
+};
+
+/* Interleaves nr rows unpacked by to_u8 (row j at u + j * k, and its scales
+ * and offsets at a + j * k / G, c + j * k / G) into the panel layout;
+ * missing rows are zeros. */
+void nt_q8_panel_pack(const uint8_t *u, const float *a, const float *c, int64_t k,
+                      int group, int nr, nt_q8_panel *p, uint8_t *pu, float *pa,
+                      float *pc) {
+    int64_t groups = k / group;
+    for (int j = 0; j < NT_Q8_PANEL_ROWS; j++) {
+        for (int64_t q = 0; q < k / 4; q++) {
+            uint8_t *dst = pu + (q * NT_Q8_PANEL_ROWS + j) * 4;
+            if (j < nr)
+                memcpy(dst, u + (int64_t)j * k + q * 4, 4);
+            else
+                memset(dst, 0, 4);
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            pa[g * NT_Q8_PANEL_ROWS + j] = j < nr ? a[(int64_t)j * groups + g] : 0.0f;
+            pc[g * NT_Q8_PANEL_ROWS + j] = j < nr ? c[(int64_t)j * groups + g] : 0.0f;
+        }
+    }
+    *p = (nt_q8_panel){pu, pa, pc, k, group};
+}

@@ -1,0 +1,182 @@
+/*
+ * kquant45.h - what q4_k and q5_k share: everything but the fifth bit.
+ *
+ * Both split a super-block of 256 weights into 8 sub-blocks of 32 with
+ * w = d * scale_j * q - dmin * min_j (6-bit scale_j and min_j, see
+ * kquant.h). The low 4 bits of q sit in qs, two sub-blocks per 32 bytes
+ * (sub-block j in the low nibbles of qs[(j / 2) * 32 ..] when j is even,
+ * the high nibbles when odd); q5_k keeps bit 4 of weight l of sub-block j
+ * in bit j of qh[l]. Each function here takes one super-block's fields,
+ * with qh NULL for q4_k.
+ */
+#ifndef NT_TYPES_KQUANT45_H
+#define NT_TYPES_KQUANT45_H
+
+#include "types/kquant.h"
+#include "types/q8_x86.h"
+
+typedef struct nt_kq45_block {
+    uint16_t d, dmin;        /* f16 */
+    const uint8_t *scales;   /* 12 bytes */
+    const uint8_t *qs;       /* 128 bytes */
+    const uint8_t *qh;       /* 32 bytes, or NULL (q4_k) */
+} nt_kq45_block;
+
+/* The 32 codes of sub-block j. */
+static inline void nt_kq45_codes(const nt_kq45_block *b, int j, uint8_t u[32]) {
+    const uint8_t *q = b->qs + (j / 2) * 32;
+    int shift = (j & 1) * 4;
+    for (int l = 0; l < 32; l++)
+        u[l] = (uint8_t)(((q[l] >> shift) & 15) | (b->qh ? ((b->qh[l] >> j) & 1) << 4 : 0));
+}
+
+static inline void nt_kq45_to_f32(const nt_kq45_block *b, float *dst) {
+    float d = nt_f16_to_f32(b->d), dmin = nt_f16_to_f32(b->dmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, mn;
+        uint8_t u[32];
+        nt_kquant_scale_min(b->scales, j, &sc, &mn);
+        nt_kq45_codes(b, j, u);
+        for (int l = 0; l < 32; l++)
+            dst[j * 32 + l] = d * (float)sc * (float)u[l] - dmin * (float)mn;
+    }
+}
+
+/* to_u8 (dtype.h) for one super-block: a = d * scale_j, c = -dmin * min_j. */
+static inline void nt_kq45_to_u8(const nt_kq45_block *b, uint8_t *u, float *a, float *c) {
+    float d = nt_f16_to_f32(b->d), dmin = nt_f16_to_f32(b->dmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, mn;
+        nt_kquant_scale_min(b->scales, j, &sc, &mn);
+        a[j] = d * (float)sc;
+        c[j] = -dmin * (float)mn;
+        nt_kq45_codes(b, j, u + j * 32);
+    }
+}
+
+/*
+ * One super-block against activation blocks xb .. xb + 7: sub-block j
+ * gives d * scale_j * sum(q * xq) * xd minus dmin * min_j * sum(xq) * xd.
+ */
+static inline float nt_kq45_dot_generic(const nt_kq45_block *b, const int8_t *xq,
+                                        const float *xd, const int16_t *xs) {
+    float d = nt_f16_to_f32(b->d), dmin = nt_f16_to_f32(b->dmin), sum = 0.0f;
+    for (int j = 0; j < 8; j++) {
+        int sc, mn;
+        uint8_t u[32];
+        nt_kquant_scale_min(b->scales, j, &sc, &mn);
+        nt_kq45_codes(b, j, u);
+        int32_t acc = 0;
+        for (int l = 0; l < 32; l++)
+            acc += u[l] * (int32_t)xq[j * 32 + l];
+        sum += d * (float)sc * xd[j] * (float)acc -
+               dmin * (float)mn * xd[j] * (float)(xs[2 * j] + xs[2 * j + 1]);
+    }
+    return sum;
+}
+
+#if NT_HAVE_X86
+/* The fifth bits of a sub-block: bit j of each qh byte, moved to bit 4
+ * (16-bit shifts are fine because the mask keeps one bit of each byte). */
+NT_TARGET_AVX2 static inline __m256i nt_kq45_high_avx2(__m256i qh, int j) {
+    __m256i bit = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(j)),
+                                   _mm256_set1_epi8(1));
+    return _mm256_slli_epi16(bit, 4);
+}
+
+/* The same sum, the scaled products into acc[0..1], the min terms into
+ * *mins (to subtract once at the end). */
+NT_TARGET_AVX2 static inline void nt_kq45_dot_avx2(const nt_kq45_block *b,
+                                                   const int8_t *xq, const float *xd,
+                                                   const int16_t *xs, __m256 acc[2],
+                                                   float *mins) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    float d = nt_f16_to_f32_f16c(b->d), dmin = nt_f16_to_f32_f16c(b->dmin);
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; j++)
+        nt_kquant_scale_min(b->scales, j, &sc[j], &mn[j]);
+    __m256i qh = b->qh ? _mm256_loadu_si256((const __m256i *)b->qh) : _mm256_setzero_si256();
+    float m = 0.0f;
+    for (int j = 0; j < 8; j += 2) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + j * 16));
+        __m256i lo = _mm256_and_si256(q, low4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if (b->qh) {
+            lo = _mm256_or_si256(lo, nt_kq45_high_avx2(qh, j));
+            hi = _mm256_or_si256(hi, nt_kq45_high_avx2(qh, j + 1));
+        }
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(xq + j * 32));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(xq + j * 32 + 32));
+        acc[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(nt_dot_u8s8_avx2(lo, a0)),
+                                 _mm256_set1_ps(d * (float)sc[j] * xd[j]), acc[0]);
+        acc[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(nt_dot_u8s8_avx2(hi, a1)),
+                                 _mm256_set1_ps(d * (float)sc[j + 1] * xd[j + 1]), acc[1]);
+        m += (float)mn[j] * xd[j] * (float)(xs[2 * j] + xs[2 * j + 1]) +
+             (float)mn[j + 1] * xd[j + 1] * (float)(xs[2 * j + 2] + xs[2 * j + 3]);
+    }
+    *mins += dmin * m;
+}
+#endif
+
+/*
+ * The per-row functions of a type, from a function that describes its
+ * super-block i: everything else about q4_k and q5_k is the same.
+ */
+#define NT_KQ45_ROW_FUNCTIONS(prefix, block_type, describe)                          \
+    static void prefix##_to_f32_generic(const void *src, float *dst, int64_t n) {    \
+        for (int64_t i = 0; i < n / NT_QK_K; i++) {                                  \
+            nt_kq45_block kb = describe((const block_type *)src + i);                \
+            nt_kq45_to_f32(&kb, dst + i * NT_QK_K);                                  \
+        }                                                                            \
+    }                                                                                \
+    static void prefix##_to_u8(const void *src, int64_t n, uint8_t *u, float *a,     \
+                               float *c) {                                           \
+        for (int64_t i = 0; i < n / NT_QK_K; i++) {                                  \
+            nt_kq45_block kb = describe((const block_type *)src + i);                \
+            nt_kq45_to_u8(&kb, u + i * NT_QK_K, a + i * 8, c + i * 8);               \
+        }                                                                            \
+    }                                                                                \
+    static void prefix##_dot_q8_generic(int64_t n, const void *row,                  \
+                                        const nt_q8_rows *x, int m, float *out) {    \
+        for (int r = 0; r < m; r++) {                                                \
+            const int8_t *xq = x->q + (int64_t)r * x->ld;                            \
+            const float *xd = x->d + (int64_t)r * x->ld / 32;                        \
+            const int16_t *xs = x->s + (int64_t)r * x->ld / 16;                      \
+            float sum = 0.0f;                                                        \
+            for (int64_t i = 0; i < n / NT_QK_K; i++) {                              \
+                nt_kq45_block kb = describe((const block_type *)row + i);            \
+                sum += nt_kq45_dot_generic(&kb, xq + i * NT_QK_K, xd + i * 8,        \
+                                           xs + i * 16);                             \
+            }                                                                        \
+            out[r] += sum;                                                           \
+        }                                                                            \
+    }                                                                                \
+    NT_KQ45_ROW_AVX2(prefix, block_type, describe)
+
+#if NT_HAVE_X86
+#define NT_KQ45_ROW_AVX2(prefix, block_type, describe)                               \
+    NT_TARGET_AVX2 static void prefix##_dot_q8_avx2(int64_t n, const void *row,      \
+                                                    const nt_q8_rows *x, int m,      \
+                                                    float *out) {                    \
+        for (int r = 0; r < m; r++) {                                                \
+            const int8_t *xq = x->q + (int64_t)r * x->ld;                            \
+            const float *xd = x->d + (int64_t)r * x->ld / 32;                        \
+            const int16_t *xs = x->s + (int64_t)r * x->ld / 16;                      \
+            __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};              \
+            float mins = 0.0f;                                                       \
+            for (int64_t i = 0; i < n / NT_QK_K; i++) {                              \
+                nt_kq45_block kb = describe((const block_type *)row + i);            \
+                nt_kq45_dot_avx2(&kb, xq + i * NT_QK_K, xd + i * 8, xs + i * 16,     \
+                                 acc, &mins);                                        \
+            }                                                                        \
+            out[r] += nt_hsum_ps_avx2(_mm256_add_ps(acc[0], acc[1])) - mins;         \
+        }                                                                            \
+    }
+#define NT_KQ45_DOT_Q8(prefix)                                                       \
+    {[NT_ISA_GENERIC] = prefix##_dot_q8_generic, [NT_ISA_AVX2] = prefix##_dot_q8_avx2}
+#else
+#define NT_KQ45_ROW_AVX2(prefix, block_type, describe)
+#define NT_KQ45_DOT_Q8(prefix) {[NT_ISA_GENERIC] = prefix##_dot_q8_generic}
+#endif
+
+#endif
