@@ -81,7 +81,7 @@ static int close_to(double got, double want, double scale, double tol) {
 }
 
 static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
-                      const float *xdeq) {
+                      const float *xdeq, const float *xf) {
     const nt_dtype_traits *tr = nt_dtype_traits_of(t);
     int64_t row_bytes = (int64_t)nt_dtype_bytes(t, K);
     uint8_t *w = malloc((size_t)(row_bytes * WROWS));
@@ -114,16 +114,53 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
             scale[r][i] = a;
         }
 
+    /* the float dot products of the plain types (dot_rows), on float x */
+    for (int isa = 1; isa <= (int)best; isa++) {
+        nt_dot_rows_fn fn;
+        NT_ISA_RESOLVE(fn, tr->dot_rows, isa);
+        if (!fn)
+            continue;
+        int bad = 0;
+        for (int r = 0; r < WROWS; r++) {
+            float out[ROWS] = {0};
+            fn(K - 5, w + r * row_bytes, xf, K, ROWS, out); /* a ragged tail too */
+            for (int i = 0; i < ROWS; i++) {
+                double s = 0, a = 0;
+                for (int k = 0; k < K - 5; k++) {
+                    s += (double)wf[r * K + k] * xf[i * K + k];
+                    a += fabs((double)wf[r * K + k] * xf[i * K + k]);
+                }
+                bad += !close_to(out[i], s, a, 2e-6);
+            }
+        }
+        CHECK_MSG(bad == 0, "%s: dot_rows at isa %d: %d of %d products off", tr->name, isa,
+                  bad, WROWS * ROWS);
+    }
+
     if (tr->dot_q8[NT_ISA_GENERIC]) {
+        /* kernels that take blocks eight at a time have a tail: blocks of
+         * 32 are also checked on rows 3 blocks short of K */
+        int64_t short_n = tr->block_elems == 32 ? K - 96 : K;
+        double want_short[WROWS][ROWS];
+        for (int r = 0; r < WROWS; r++)
+            for (int i = 0; i < ROWS; i++) {
+                double sw = 0;
+                for (int64_t k = 0; k < short_n; k++)
+                    sw += (double)wf[r * K + k] * xdeq[i * K + k];
+                want_short[r][i] = sw;
+            }
         for (int isa = 0; isa <= (int)best; isa++) {
             nt_dot_q8_fn fn;
             NT_ISA_RESOLVE(fn, tr->dot_q8, isa);
             int bad = 0;
             for (int r = 0; r < WROWS; r++) {
-                float out[ROWS] = {0};
+                float out[ROWS] = {0}, out_short[ROWS] = {0};
                 fn(K, w + r * row_bytes, xq, ROWS, out);
-                for (int i = 0; i < ROWS; i++)
+                fn(short_n, w + r * row_bytes, xq, ROWS, out_short);
+                for (int i = 0; i < ROWS; i++) {
                     bad += !close_to(out[i], want[r][i], scale[r][i], 2e-6);
+                    bad += !close_to(out_short[i], want_short[r][i], scale[r][i], 2e-6);
+                }
             }
             CHECK_MSG(bad == 0, "%s: dot_q8 at isa %d: %d of %d products off", tr->name,
                       isa, bad, WROWS * ROWS);
@@ -220,10 +257,12 @@ int main(void) {
                                              s + i * K / 16);
     for (int i = 0; i < ROWS * K; i++)
         xdeq[i] = d[i / 32] * q[i];
-    nt_q8_rows xq = {q, d, s, K};
+    static float ds[ROWS * K / 32];
+    nt_q8_block_sums(d, s, ROWS * K, ds);
+    nt_q8_rows xq = {q, d, s, ds, K};
 
     for (int t = 0; t < NT_DTYPE_COUNT; t++)
-        test_type((nt_dtype)t, best, &xq, xdeq);
+        test_type((nt_dtype)t, best, &xq, xdeq, x);
 
     /* relative RMS error bounds: 1.25x what GGML's reference quantizers
      * reach on this data (blocks with an outlier lose the most) */

@@ -131,6 +131,7 @@ nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
     ctx->exec.xq = nt_alloc_aligned(ctx->exec.xq_cap);
     ctx->exec.xq_d = alloc_floats(ctx->exec.xq_cap / 32, &ok);
     ctx->exec.xq_s = nt_alloc_aligned(ctx->exec.xq_cap / 16 * sizeof(int16_t));
+    ctx->exec.xq_ds = alloc_floats(ctx->exec.xq_cap / 32, &ok);
     if (!ctx->exec.xq || !ctx->exec.xq_s)
         ok = 0;
     if (!ok) {
@@ -166,6 +167,7 @@ void nt_context_free(nt_context *ctx) {
     nt_free_aligned(ctx->exec.xq);
     nt_free_aligned(ctx->exec.xq_d);
     nt_free_aligned(ctx->exec.xq_s);
+    nt_free_aligned(ctx->exec.xq_ds);
     free(ctx);
 }
 

@@ -199,6 +199,9 @@ static void quantize_task(void *arg, int ith, int nth) {
     for (int64_t i = i0; i < i1; i++)
         ex->kernels->quantize_q8(j->x + i * j->ldx, j->k, ex->xq + i * j->k,
                                  ex->xq_d + i * j->k / 32, ex->xq_s + i * j->k / 16);
+    for (int64_t i = i0; i < i1; i++)
+        nt_q8_block_sums(ex->xq_d + i * j->k / 32, ex->xq_s + i * j->k / 16, j->k,
+                         ex->xq_ds + i * j->k / 32);
 }
 
 /*
@@ -224,7 +227,7 @@ static int quantize_x(const nt_exec *ex, const float *x, int m, int64_t ldx,
         nt_pool_run(ex->pool, quantize_task, &job);
     else
         quantize_task(&job, 0, 1);
-    *xq = (nt_q8_rows){ex->xq, ex->xq_d, ex->xq_s, K};
+    *xq = (nt_q8_rows){ex->xq, ex->xq_d, ex->xq_s, ex->xq_ds, K};
     return 1;
 }
 

@@ -33,6 +33,7 @@ typedef struct nt_exec {
     int8_t *xq;
     float *xq_d;              /* xq_cap / 32 */
     int16_t *xq_s;            /* xq_cap / 16 */
+    float *xq_ds;             /* xq_cap / 32 */
     size_t xq_cap;
 } nt_exec;
 

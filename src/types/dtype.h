@@ -61,8 +61,17 @@ typedef struct nt_q8_rows {
     const int8_t *q;   /* row i: q + i * ld, n values */
     const float *d;    /* row i: d + i * ld / 32, one scale per 32 values */
     const int16_t *s;  /* row i: s + i * ld / 16, sum of q over each 16 */
+    const float *ds;   /* row i: ds + i * ld / 32, d times the sum of q over
+                          each 32 (the value of sum(x) the offsets need) */
     int64_t ld;        /* values between rows; a multiple of 32 */
 } nt_q8_rows;
+
+/* ds from d and s (see nt_q8_rows), for n / 32 blocks. */
+static inline void nt_q8_block_sums(const float *d, const int16_t *s, int64_t n,
+                                    float *ds) {
+    for (int64_t b = 0; b < n / 32; b++)
+        ds[b] = d[b] * (float)(s[2 * b] + s[2 * b + 1]);
+}
 
 /* Rounds n floats (n a multiple of 32) to the format above. */
 typedef void (*nt_quantize_q8_fn)(const float *x, int64_t n, int8_t *q, float *d,

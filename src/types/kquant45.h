@@ -116,6 +116,59 @@ NT_TARGET_AVX2 static inline void nt_kq45_dot_avx2(const nt_kq45_block *b,
     }
     *mins += dmin * m;
 }
+
+/* The 8 six-bit scales as bytes 0-7 and the 8 mins as bytes 8-15, moved
+ * with 32-bit operations (the layout is nt_kquant_scale_min's). */
+static inline void nt_kq45_unpack_scales(const uint8_t *packed, uint8_t out[16]) {
+    uint32_t w[4];
+    memcpy(w, packed, 12);
+    const uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, top2 = 0x03030303u;
+    w[3] = ((w[2] >> 4) & low4) | (((w[1] >> 6) & top2) << 4); /* mins 4-7 */
+    uint32_t mins03 = w[1] & low6;
+    w[1] = (w[2] & low4) | (((w[0] >> 6) & top2) << 4);         /* scales 4-7 */
+    w[2] = mins03;
+    w[0] &= low6;                                                /* scales 0-3 */
+    memcpy(out, w, 16);
+}
+
+/*
+ * VNNI, a super-block per call: eight dpbusd, their sums side by side in
+ * one vector, then the eight scales and mins as vectors: d * scale * xd
+ * times the sums into acc, dmin * min * (xd * sum(xq)) into *mins.
+ */
+NT_TARGET_AVX512VNNI static inline void nt_kq45_dot_vnni(const nt_kq45_block *b,
+                                                         const int8_t *xq, const float *xd,
+                                                         const float *xds, __m256 *acc,
+                                                         __m256 *mins) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    uint8_t sm[16];
+    nt_kq45_unpack_scales(b->scales, sm);
+    __m256i qh = b->qh ? _mm256_loadu_si256((const __m256i *)b->qh) : _mm256_setzero_si256();
+    __m256i dots[8];
+#pragma GCC unroll 4
+    for (int j = 0; j < 8; j += 2) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + j * 16));
+        __m256i lo = _mm256_and_si256(q, low4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+        if (b->qh) {
+            lo = _mm256_or_si256(lo, nt_kq45_high_avx2(qh, j));
+            hi = _mm256_or_si256(hi, nt_kq45_high_avx2(qh, j + 1));
+        }
+        dots[j] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo,
+                                      _mm256_loadu_si256((const __m256i *)(xq + j * 32)));
+        dots[j + 1] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
+                                          _mm256_loadu_si256((const __m256i *)(xq + j * 32 + 32)));
+    }
+    __m128i bytes = _mm_loadu_si128((const __m128i *)sm);
+    __m256 scales = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
+    __m256 mns = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)));
+    __m256 sums = _mm256_cvtepi32_ps(nt_sum8x8_epi32_avx2(dots));
+    __m256 a = _mm256_mul_ps(_mm256_mul_ps(scales, _mm256_set1_ps(nt_f16_to_f32_f16c(b->d))),
+                             _mm256_loadu_ps(xd));
+    *acc = _mm256_fmadd_ps(sums, a, *acc);
+    *mins = _mm256_fmadd_ps(_mm256_mul_ps(mns, _mm256_set1_ps(nt_f16_to_f32_f16c(b->dmin))),
+                            _mm256_loadu_ps(xds), *mins);
+}
 #endif
 
 /*
@@ -171,9 +224,26 @@ NT_TARGET_AVX2 static inline void nt_kq45_dot_avx2(const nt_kq45_block *b,
             }                                                                        \
             out[r] += nt_hsum_ps_avx2(_mm256_add_ps(acc[0], acc[1])) - mins;         \
         }                                                                            \
+    }                                                                                \
+    NT_TARGET_AVX512VNNI static void prefix##_dot_q8_vnni(int64_t n, const void *row,\
+                                                          const nt_q8_rows *x, int m,\
+                                                          float *out) {              \
+        for (int r = 0; r < m; r++) {                                                \
+            const int8_t *xq = x->q + (int64_t)r * x->ld;                            \
+            const float *xd = x->d + (int64_t)r * x->ld / 32;                        \
+            const float *xds = x->ds + (int64_t)r * x->ld / 32;                      \
+            __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();            \
+            for (int64_t i = 0; i < n / NT_QK_K; i++) {                              \
+                nt_kq45_block kb = describe((const block_type *)row + i);            \
+                nt_kq45_dot_vnni(&kb, xq + i * NT_QK_K, xd + i * 8, xds + i * 8,     \
+                                 &acc, &mins);                                       \
+            }                                                                        \
+            out[r] += nt_hsum_ps_avx2(_mm256_sub_ps(acc, mins));                     \
+        }                                                                            \
     }
 #define NT_KQ45_DOT_Q8(prefix)                                                       \
-    {[NT_ISA_GENERIC] = prefix##_dot_q8_generic, [NT_ISA_AVX2] = prefix##_dot_q8_avx2}
+    {[NT_ISA_GENERIC] = prefix##_dot_q8_generic, [NT_ISA_AVX2] = prefix##_dot_q8_avx2,\
+     [NT_ISA_AVX512VNNI] = prefix##_dot_q8_vnni}
 #else
 #define NT_KQ45_ROW_AVX2(prefix, block_type, describe)
 #define NT_KQ45_DOT_Q8(prefix) {[NT_ISA_GENERIC] = prefix##_dot_q8_generic}

@@ -194,6 +194,73 @@ NT_TARGET_AVX2 static void q6_k_dot_q8_avx2(int64_t n, const void *row,
 }
 #endif
 
+#if NT_HAVE_X86
+/*
+ * A super-block per step with VNNI: the eight groups of 32 codes (one
+ * activation block each) go through dpbusd; horizontal adds leave the 16
+ * sub-block sums (a group's lanes 0-3 and 4-7), which meet their int8
+ * scales as floats; the -32 offsets are one madd of the 16 scales with the
+ * 16 activation sums. Everything per block is vector work.
+ */
+NT_TARGET_AVX512VNNI static void q6_k_dot_q8_vnni(int64_t n, const void *row,
+                                                  const nt_q8_rows *x, int m, float *out) {
+    const block_q6_k *b = row;
+    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
+    /* sub-blocks a (even) then b (odd) of groups 0-3, and of groups 4-7 */
+    const __m128i order_lo = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i order_hi = _mm_setr_epi8(8, 10, 12, 14, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int r = 0; r < m; r++) {
+        const int8_t *xq = x->q + (int64_t)r * x->ld;
+        const float *xd = x->d + (int64_t)r * x->ld / 32;
+        const int16_t *xs = x->s + (int64_t)r * x->ld / 16;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / NT_QK_K; i++) {
+            __m256i dots[8];
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = b[i].ql + h * 64;
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + h * 32));
+                __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql);
+                __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                __m256i lows[4] = {
+                    _mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+#pragma GCC unroll 4
+                for (int g = 0; g < 4; g++) {
+                    __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), low2);
+                    __m256i q = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
+                    dots[h * 4 + g] = _mm256_dpbusd_epi32(
+                        _mm256_setzero_si256(), q,
+                        _mm256_loadu_si256((const __m256i *)(xq + i * NT_QK_K + (h * 4 + g) * 32)));
+                }
+            }
+            /* [a of groups 0-3 | b of groups 0-3], and the same for 4-7 */
+            __m256i s03 = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]),
+                                            _mm256_hadd_epi32(dots[2], dots[3]));
+            __m256i s47 = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[4], dots[5]),
+                                            _mm256_hadd_epi32(dots[6], dots[7]));
+            __m128i sc = _mm_loadu_si128((const __m128i *)b[i].scales);
+            __m256 p03 = _mm256_mul_ps(_mm256_cvtepi32_ps(s03),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc, order_lo))));
+            __m256 p47 = _mm256_mul_ps(_mm256_cvtepi32_ps(s47),
+                                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc, order_hi))));
+            __m256 groups = _mm256_set_m128(
+                _mm_add_ps(_mm256_castps256_ps128(p47), _mm256_extractf128_ps(p47, 1)),
+                _mm_add_ps(_mm256_castps256_ps128(p03), _mm256_extractf128_ps(p03, 1)));
+            /* per group: scale_a * sum_a + scale_b * sum_b of the activations */
+            __m256i offsets = _mm256_madd_epi16(
+                _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256((const __m256i *)(xs + i * 16)));
+            groups = _mm256_fnmadd_ps(_mm256_set1_ps(32.0f), _mm256_cvtepi32_ps(offsets), groups);
+            __m256 dd = _mm256_mul_ps(_mm256_set1_ps(nt_f16_to_f32_f16c(b[i].d)),
+                                      _mm256_loadu_ps(xd + i * 8));
+            acc = _mm256_fmadd_ps(groups, dd, acc);
+        }
+        out[r] += nt_hsum_ps_avx2(acc);
+    }
+}
+#endif
+
 const nt_dtype_traits nt_dtype_q6_k_traits = {
     .name = "q6_k",
     .block_elems = NT_QK_K,
@@ -206,6 +273,7 @@ const nt_dtype_traits nt_dtype_q6_k_traits = {
         [NT_ISA_GENERIC] = q6_k_dot_q8_generic,
 #if NT_HAVE_X86
         [NT_ISA_AVX2] = q6_k_dot_q8_avx2,
+        [NT_ISA_AVX512VNNI] = q6_k_dot_q8_vnni,
 #endif
     },
     .from_f32 = q6_k_from_f32,

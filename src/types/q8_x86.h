@@ -53,5 +53,42 @@ NT_TARGET_AVX2 static inline __m256i nt_nibbles_avx2(const uint8_t *p) {
     return _mm256_and_si256(both, _mm256_set1_epi8(15));
 }
 
+/*
+ * Lane k of the result is the sum of the eight lanes of v[k]: eight
+ * blocks' integer dot products side by side, so that their scales apply
+ * as one vector instead of eight scalar steps.
+ */
+NT_TARGET_AVX2 static inline __m256i nt_sum8x8_epi32_avx2(const __m256i v[8]) {
+    __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
+                            _mm256_permute2x128_si256(s0123, s4567, 0x31));
+}
+
+/* Eight half floats `stride` bytes apart, as floats. */
+NT_TARGET_AVX512VNNI static inline __m256 nt_gather_f16x8(const void *p, int stride) {
+    __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                     _mm256_set1_epi32(stride));
+    __m256i w = _mm256_i32gather_epi32((const int *)p, idx, 1);
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(w));
+}
+
+/*
+ * The end of eight blocks of a type with w = d * (q - offset) and one f16
+ * d per block (`stride` bytes apart from *d_first): acc += sum(q * xq) *
+ * d * xd per block, off += d * xd * sum(xq) (to scale by -offset once, at
+ * the end of the row).
+ */
+NT_TARGET_AVX512VNNI static inline void nt_blocks8_scale(const __m256i dots[8],
+                                                         const void *d_first, int stride,
+                                                         const float *xd, const float *xds,
+                                                         __m256 *acc, __m256 *off) {
+    __m256 d = nt_gather_f16x8(d_first, stride);
+    __m256 sums = _mm256_cvtepi32_ps(nt_sum8x8_epi32_avx2(dots));
+    *acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(d, _mm256_loadu_ps(xd)), *acc);
+    *off = _mm256_fmadd_ps(d, _mm256_loadu_ps(xds), *off);
+}
+
 #endif
 #endif
