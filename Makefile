@@ -14,7 +14,7 @@ BENCH_ARGS ?= -p 512 -n 128 -t 2 --no-mmap
 
 NEMOTRON = $(BUILD)/nemotron
 
-.PHONY: all setup build test test-release test-asan run bench bench-tokenizer clean
+.PHONY: all setup build test test-release test-asan run bench bench-compare bench-tokenizer clean
 
 all: build
 
@@ -46,6 +46,20 @@ bench: build
 	@test -f $(BENCH_MODEL)/config.json || \
 	    $(NEMOTRON) synth -o $(BENCH_MODEL) --shape mini-4b --seed 1
 	$(NEMOTRON) bench -m $(BENCH_MODEL) $(BENCH_ARGS)
+
+# nemotron against llama.cpp on the same GGUF files of the 4B shape (made
+# once from the synthetic checkpoint): LLAMA_BENCH=path/to/llama-bench,
+# a llama.cpp you built yourself (it is not part of this project).
+BENCH_TYPES ?= q4_0 q4_k_m q8_0 f16
+bench-compare: build
+	@test -n "$(LLAMA_BENCH)" || { echo "usage: make bench-compare LLAMA_BENCH=path/to/llama-bench"; exit 2; }
+	@test -f $(BENCH_MODEL)/config.json || \
+	    $(NEMOTRON) synth -o $(BENCH_MODEL) --shape mini-4b --seed 1
+	@for t in $(BENCH_TYPES); do f=$(BENCH_MODEL)-$$t.gguf; test -f $$f && continue; \
+	    case $$t in f16|bf16|f32) $(NEMOTRON) convert -m $(BENCH_MODEL) -o $$f --type $$t;; \
+	    *) $(NEMOTRON) quantize -m $(BENCH_MODEL) -o $$f --type $$t;; esac || exit 1; done
+	bench/compare_llamacpp.py $(LLAMA_BENCH) $(foreach t,$(BENCH_TYPES),$(BENCH_MODEL)-$(t).gguf) \
+	    --nemotron $(NEMOTRON) --bandwidth $(BUILD)/bench_bandwidth
 
 # Tokenizer speed: a large vocabulary trained here, ours vs spm_encode.
 bench-tokenizer: build
