@@ -19,8 +19,6 @@
 #include "engine/matmul.h"
 
 #define GEMM_MIN_ROWS 4
-/* Columns must be whole groups of every type's to_u8 (and 8-bit blocks). */
-#define NT_QK_GROUP_MAX 32
 
 typedef struct matmul_job {
     const nt_exec *ex;
@@ -88,6 +86,15 @@ static void dot_rows_range(const matmul_job *job, const nt_matmul_target *t,
     }
 }
 
+/* y[i][r0 .. r0 + nr) += bias[r0 .. r0 + nr) for the m rows of a GEMM. */
+static void add_bias(const nt_matmul_target *t, int m, int64_t r0, int nr) {
+    if (!t->bias)
+        return;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < nr; j++)
+            t->y[(int64_t)i * t->w->rows + r0 + j] += t->bias[r0 + j];
+}
+
 /* The integer prefill for rows [r0, r0 + NT_GEMM_NR): two int8 panels. */
 static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
                           int64_t r0, float *scratch) {
@@ -111,17 +118,14 @@ static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
             int rows = job->m - i < NT_Q8_GEMM_MR ? job->m - i : NT_Q8_GEMM_MR;
             k->gemm_q8_tile(rows, job->xq, i, &panel, t->y + (int64_t)i * N + r, N, nr);
         }
-        if (t->bias)
-            for (int i = 0; i < job->m; i++)
-                for (int j = 0; j < nr; j++)
-                    t->y[(int64_t)i * N + r + j] += t->bias[r + j];
+        add_bias(t, job->m, r, nr);
     }
 }
 
-/* Whether this target's prefill runs on the integer GEMM. */
+/* Whether this target's prefill runs on the integer GEMM (given x in
+ * 8 bits, which needs whole blocks of 32 columns: whole to_u8 groups). */
 static int uses_q8_gemm(const nt_kernels *k, const nt_matrix *w) {
-    return k->gemm_q8_tile && nt_dtype_traits_of(w->dtype)->to_u8 &&
-           w->cols % NT_QK_GROUP_MAX == 0;
+    return k->gemm_q8_tile && nt_dtype_traits_of(w->dtype)->to_u8;
 }
 
 /* The prefill strategy for one panel: rows [r0, r0 + NT_GEMM_NR). */
@@ -147,10 +151,7 @@ static void gemm_panel(const matmul_job *job, const nt_matmul_target *t,
                          panel, t->y + (int64_t)i * N + r0, N, nr, c > 0);
         }
     }
-    if (t->bias)
-        for (int i = 0; i < job->m; i++)
-            for (int j = 0; j < nr; j++)
-                t->y[(int64_t)i * N + r0 + j] += t->bias[r0 + j];
+    add_bias(t, job->m, r0, nr);
 }
 
 static void matmul_task(void *arg, int ith, int nth) {
@@ -196,12 +197,12 @@ static void quantize_task(void *arg, int ith, int nth) {
     const nt_exec *ex = j->ex;
     int64_t i0, i1;
     nt_split_range(j->m, 1, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++)
-        ex->kernels->quantize_q8(j->x + i * j->ldx, j->k, ex->xq + i * j->k,
-                                 ex->xq_d + i * j->k / 32, ex->xq_s + i * j->k / 16);
-    for (int64_t i = i0; i < i1; i++)
-        nt_q8_block_sums(ex->xq_d + i * j->k / 32, ex->xq_s + i * j->k / 16, j->k,
-                         ex->xq_ds + i * j->k / 32);
+    for (int64_t i = i0; i < i1; i++) {
+        float *d = ex->xq_d + i * j->k / 32;
+        int16_t *s = ex->xq_s + i * j->k / 16;
+        ex->kernels->quantize_q8(j->x + i * j->ldx, j->k, ex->xq + i * j->k, d, s);
+        nt_q8_block_sums(d, s, j->k, ex->xq_ds + i * j->k / 32);
+    }
 }
 
 /*

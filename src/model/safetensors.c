@@ -442,7 +442,7 @@ static nt_status read_data_section(nt_st_file *f, nt_st_progress_fn progress,
          * costs a TLB miss; 2 MiB pages (where the kernel allows them)
          * measured 10-20% faster decoding. Only a hint: failure is fine. */
         if (size >= HUGE_PAGE)
-            if (!getenv("NT_NO_THP")) madvise(mem, alloc, MADV_HUGEPAGE);
+            madvise(mem, alloc, MADV_HUGEPAGE);
 #endif
         reader_job job = {.fd = fd, .direct = direct, .buf = mem, .start = start,
                           .end = f->file_size, .progress = progress, .user = user,

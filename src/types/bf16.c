@@ -5,7 +5,7 @@
  * weights in f32 gives the same numbers as an f32 copy of the model at half
  * the memory traffic.
  */
-#include "types/dtype.h"
+#include "types/half_x86.h"
 
 #if NT_HAVE_X86
 #include <immintrin.h>
@@ -48,49 +48,14 @@ NT_TARGET_AVX512 static void bf16_to_f32_avx512(const void *src, float *dst,
     }
 }
 
-/*
- * Decoding reads every weight once per token, so the dot product widens
- * bf16 in registers instead of through a buffer: 16 weights per load, four
- * independent accumulators per activation row to cover FMA latency.
- */
-NT_TARGET_AVX512 static inline __m512 bf16x16_load(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
-
-NT_TARGET_AVX512 static inline __m512 bf16x16_load_partial(const uint16_t *p,
-                                                           __mmask16 m) {
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-
-NT_TARGET_AVX512 static float bf16_dot_avx512(int64_t n, const uint16_t *w,
-                                              const float *x) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(),
-           s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(bf16x16_load(w + i), _mm512_loadu_ps(x + i), s0);
-        s1 = _mm512_fmadd_ps(bf16x16_load(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
-        s2 = _mm512_fmadd_ps(bf16x16_load(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
-        s3 = _mm512_fmadd_ps(bf16x16_load(w + i + 48), _mm512_loadu_ps(x + i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(bf16x16_load(w + i), _mm512_loadu_ps(x + i), s0);
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        s1 = _mm512_fmadd_ps(bf16x16_load_partial(w + i, m),
-                             _mm512_maskz_loadu_ps(m, x + i), s1);
-    }
-    return _mm512_reduce_add_ps(
-        _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+NT_TARGET_AVX512 static inline __m512 bf16x16_widen(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
 NT_TARGET_AVX512 static void bf16_dot_rows_avx512(int64_t n, const void *row,
                                                   const float *x, int64_t ldx,
                                                   int m, float *out) {
-    for (int i = 0; i < m; i++)
-        out[i] += bf16_dot_avx512(n, row, x + (int64_t)i * ldx);
+    nt_half_dot_rows_avx512(n, row, x, ldx, m, out, bf16x16_widen);
 }
 #endif
 

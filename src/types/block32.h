@@ -85,46 +85,8 @@ static inline void nt_block32_write_range(const float *x, int top, uint16_t *d,
     nt_block32_pack(q, qs, qh);
 }
 
-/* sum over the 32 weights of (their low 4 bits) * xq, exactly. */
-static inline int32_t nt_block32_dot_nibbles(const uint8_t qs[16], const int8_t *xq) {
-    int32_t acc = 0;
-    for (int j = 0; j < 16; j++)
-        acc += (int32_t)(qs[j] & 15) * xq[j] + (int32_t)(qs[j] >> 4) * xq[j + 16];
-    return acc;
-}
+/* ---- everything else, one implementation told where the fields are ------ */
 
-/* sum over the 32 weights of (their bit 4, worth 16) * xq, exactly. */
-static inline int32_t nt_block32_dot_fifth_bits(const uint8_t qh[4], const int8_t *xq) {
-    int32_t acc = 0;
-    for (int j = 0; j < 32; j++)
-        if (qh[j / 8] >> (j % 8) & 1)
-            acc += xq[j];
-    return 16 * acc;
-}
-
-/* A block's contribution to a dot product with the activation block of
-   the same 32 positions: values xq, scale xd, sums over each 16 xs[0..2). */
-typedef float (*nt_block32_q8_fn)(const void *block, const int8_t *xq, float xd,
-                                  const int16_t *xs);
-
-/* The generic dot_q8 (see dtype.h) for blocks of block_bytes, one block at
-   a time through block_dot; inlined, so block_dot is a direct call. */
-static inline void nt_block32_dot_q8(int64_t n, const void *row, size_t block_bytes,
-                                     const nt_q8_rows *x, int m, float *out,
-                                     nt_block32_q8_fn block_dot) {
-    for (int r = 0; r < m; r++) {
-        const int8_t *xq = x->q + (int64_t)r * x->ld;
-        const float *xd = x->d + (int64_t)r * x->ld / 32;
-        const int16_t *xs = x->s + (int64_t)r * x->ld / 16;
-        float sum = 0.0f;
-        for (int64_t i = 0; i < n / 32; i++)
-            sum += block_dot((const char *)row + (size_t)i * block_bytes, xq + i * 32,
-                             xd[i], xs + 2 * i);
-        out[r] += sum;
-    }
-}
-
-/* ---- the fast paths: one driver for all four, told where the fields are -- */
 
 /* Where a block keeps its fields; d, the f16 scale, is always first. */
 typedef struct nt_block32_layout {
@@ -162,6 +124,54 @@ static inline void nt_block32_to_u8(const void *src, int64_t n, nt_block32_layou
         a[i] = d;
         c[i] = L.min >= 0 ? nt_block32_half_at(blk + L.min) : -(float)L.half * d;
         nt_block32_codes(blk, L, u + i * 32);
+    }
+}
+
+/* to_f32 (dtype.h): w = d * q + m, or d * (q - half). */
+static inline void nt_block32_to_f32(const void *src, int64_t n, nt_block32_layout L,
+                                     float *dst) {
+    for (int64_t i = 0; i < n / 32; i++, dst += 32) {
+        const uint8_t *blk = (const uint8_t *)src + i * L.bytes;
+        float d = nt_block32_half_at(blk);
+        uint8_t u[32];
+        nt_block32_codes(blk, L, u);
+        if (L.min >= 0) {
+            float m = nt_block32_half_at(blk + L.min);
+            for (int j = 0; j < 32; j++)
+                dst[j] = d * (float)u[j] + m;
+        } else {
+            for (int j = 0; j < 32; j++)
+                dst[j] = d * (float)(u[j] - L.half);
+        }
+    }
+}
+
+/*
+ * The reference dot_q8 (dtype.h), exact integer sums per block: sum w * xq
+ * = d * sum q * xq + m * sum xq, or d * (sum q * xq - half * sum xq).
+ */
+static inline void nt_block32_dot_q8(int64_t n, const void *row, nt_block32_layout L,
+                                     const nt_q8_rows *x, int m, float *out) {
+    for (int r = 0; r < m; r++) {
+        const int8_t *xq = x->q + (int64_t)r * x->ld;
+        const float *xd = x->d + (int64_t)r * x->ld / 32;
+        const int16_t *xs = x->s + (int64_t)r * x->ld / 16;
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n / 32; i++) {
+            const uint8_t *blk = (const uint8_t *)row + i * L.bytes;
+            uint8_t u[32];
+            nt_block32_codes(blk, L, u);
+            int32_t acc = 0;
+            for (int j = 0; j < 32; j++)
+                acc += (int32_t)u[j] * xq[i * 32 + j];
+            int32_t xsum = (int32_t)xs[2 * i] + xs[2 * i + 1];
+            float d = nt_block32_half_at(blk);
+            if (L.min >= 0)
+                sum += xd[i] * (d * (float)acc + nt_block32_half_at(blk + L.min) * (float)xsum);
+            else
+                sum += d * xd[i] * (float)(acc - L.half * xsum);
+        }
+        out[r] += sum;
     }
 }
 

@@ -1,7 +1,7 @@
 /*
  * f16.c - IEEE half-precision weights.
  */
-#include "types/dtype.h"
+#include "types/half_x86.h"
 
 #if NT_HAVE_X86
 #include <immintrin.h>
@@ -41,36 +41,13 @@ NT_TARGET_AVX512 static void f16_to_f32_avx512(const void *src, float *dst,
 #endif
 
 #if NT_HAVE_X86
-/*
- * Decoding widens each weight in registers (F16C), as bf16.c does: no
- * buffer round trip, four accumulators per activation row.
- */
-NT_TARGET_AVX512 static float f16_dot_avx512(int64_t n, const uint16_t *w, const float *x) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(),
-           s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-    int64_t i = 0;
-#define F16X16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-    for (; i + 64 <= n; i += 64) {
-        s0 = _mm512_fmadd_ps(F16X16(w + i), _mm512_loadu_ps(x + i), s0);
-        s1 = _mm512_fmadd_ps(F16X16(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
-        s2 = _mm512_fmadd_ps(F16X16(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
-        s3 = _mm512_fmadd_ps(F16X16(w + i + 48), _mm512_loadu_ps(x + i + 48), s3);
-    }
-    for (; i + 16 <= n; i += 16)
-        s0 = _mm512_fmadd_ps(F16X16(w + i), _mm512_loadu_ps(x + i), s0);
-#undef F16X16
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
-        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i)),
-                             _mm512_maskz_loadu_ps(m, x + i), s1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+NT_TARGET_AVX512 static inline __m512 f16x16_widen(__m256i h) {
+    return _mm512_cvtph_ps(h);
 }
 
 NT_TARGET_AVX512 static void f16_dot_rows_avx512(int64_t n, const void *row, const float *x,
                                                  int64_t ldx, int m, float *out) {
-    for (int i = 0; i < m; i++)
-        out[i] += f16_dot_avx512(n, row, x + (int64_t)i * ldx);
+    nt_half_dot_rows_avx512(n, row, x, ldx, m, out, f16x16_widen);
 }
 #endif
 

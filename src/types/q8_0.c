@@ -2,6 +2,8 @@
  * q8_0.c - GGML's Q8_0: blocks of 32 weights, w = d * q with a half-float
  * scale d and int8 q. 34 bytes per block (8.5 bits per weight).
  */
+#include <stddef.h>
+
 #include "types/q8_x86.h"
 
 typedef struct block_q8_0 {
@@ -74,40 +76,16 @@ NT_TARGET_AVX2 static void q8_0_dot_q8_avx2(int64_t n, const void *row,
     }
 }
 
-/*
- * Eight blocks per step, as q4_0's VNNI kernel: the weights made unsigned
- * (q + 128, the sign bit flipped) for dpbusd, the 128 * sum(x) that adds
- * taken back with the activation sums.
- */
+/* For VNNI's unsigned-by-signed products: u = q + 128, the sign bit
+ * flipped, with w = d * (u - 128). */
+NT_TARGET_AVX2 static inline __m256i q8_0_codes(const uint8_t *block) {
+    __m256i q = _mm256_loadu_si256((const __m256i *)(block + offsetof(block_q8_0, q)));
+    return _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
+}
+
 NT_TARGET_AVX512VNNI static void q8_0_dot_q8_vnni(int64_t n, const void *row,
                                                   const nt_q8_rows *x, int m, float *out) {
-    const block_q8_0 *b = row;
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    int64_t nb = n / 32, n8 = nb / 8 * 8;
-    for (int r = 0; r < m; r++) {
-        const int8_t *xq = x->q + (int64_t)r * x->ld;
-        const float *xd = x->d + (int64_t)r * x->ld / 32;
-        const float *xds = x->ds + (int64_t)r * x->ld / 32;
-        __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
-        for (int64_t i = 0; i < n8; i += 8) {
-            __m256i dots[8];
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                dots[k] = _mm256_dpbusd_epi32(
-                    _mm256_setzero_si256(),
-                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)b[i + k].q), flip),
-                    _mm256_loadu_si256((const __m256i *)(xq + (i + k) * 32)));
-            nt_blocks8_scale(dots, &b[i].d, sizeof(block_q8_0), xd + i, xds + i, &acc, &off);
-        }
-        float sum = nt_hsum_ps_avx2(acc) - 128.0f * nt_hsum_ps_avx2(off);
-        for (int64_t i = n8; i < nb; i++) {
-            int32_t dot = nt_hsum_epi32_avx2(
-                nt_dot_s8s8_avx2(_mm256_loadu_si256((const __m256i *)b[i].q),
-                                 _mm256_loadu_si256((const __m256i *)(xq + i * 32))));
-            sum += nt_f16_to_f32_f16c(b[i].d) * xd[i] * (float)dot;
-        }
-        out[r] += sum;
-    }
+    nt_block32_dot_q8_vnni(n, row, sizeof(block_q8_0), 128.0f, q8_0_codes, x, m, out);
 }
 #endif
 

@@ -90,5 +90,49 @@ NT_TARGET_AVX512VNNI static inline void nt_blocks8_scale(const __m256i dots[8],
     *off = _mm256_fmadd_ps(d, _mm256_loadu_ps(xds), *off);
 }
 
+/* A block's 32 codes as unsigned bytes, given the block's first byte. */
+typedef __m256i (*nt_codes32_fn)(const uint8_t *block);
+
+/*
+ * dot_q8 with VNNI for blocks of 32 with w = d * (u - offset): `bytes` per
+ * block, the f16 d first, the unsigned codes u from `codes` (inlined).
+ * Eight blocks per step: eight integer dot products (dpbusd), summed into
+ * the eight lanes of one vector, then the eight scales (gathered) and the
+ * offsets as three vector operations. Per block that leaves unpacking the
+ * codes and one dpbusd; decoding is then bound by memory, not by per-block
+ * scalar work.
+ */
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+nt_block32_dot_q8_vnni(int64_t n, const void *row, int bytes, float offset,
+                       nt_codes32_fn codes, const nt_q8_rows *x, int m, float *out) {
+    const uint8_t *b = row;
+    int64_t nb = n / 32, n8 = nb / 8 * 8;
+    for (int r = 0; r < m; r++) {
+        const int8_t *xq = x->q + (int64_t)r * x->ld;
+        const float *xd = x->d + (int64_t)r * x->ld / 32;
+        const float *xds = x->ds + (int64_t)r * x->ld / 32;
+        __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n8; i += 8) {
+            __m256i dots[8];
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++)
+                dots[k] = _mm256_dpbusd_epi32(
+                    _mm256_setzero_si256(), codes(b + (i + k) * bytes),
+                    _mm256_loadu_si256((const __m256i *)(xq + (i + k) * 32)));
+            nt_blocks8_scale(dots, b + i * bytes, bytes, xd + i, xds + i, &acc, &off);
+        }
+        float sum = nt_hsum_ps_avx2(acc) - offset * nt_hsum_ps_avx2(off);
+        for (int64_t i = n8; i < nb; i++) {
+            int32_t dot = nt_hsum_epi32_avx2(_mm256_dpbusd_epi32(
+                _mm256_setzero_si256(), codes(b + i * bytes),
+                _mm256_loadu_si256((const __m256i *)(xq + i * 32))));
+            uint16_t d;
+            memcpy(&d, b + i * bytes, sizeof d);
+            sum += nt_f16_to_f32_f16c(d) * (xd[i] * (float)dot - offset * xds[i]);
+        }
+        out[r] += sum;
+    }
+}
+
 #endif
 #endif
