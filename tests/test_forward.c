@@ -6,7 +6,8 @@
  * For every case (single, chat, long) the logits at every position must be
  * within 1e-4 of the reference, computed three ways:
  *   (a) the whole prompt in one batched prefill (and again in odd-sized
- *       steps on another thread count),
+ *       steps on another thread count, short and long enough for the
+ *       GEMM attention of prefill),
  *   (b) token by token through the KV cache,
  *   (c) a prefix in one prefill, the rest token by token;
  * and greedy generation after the chat prompt must give the fixture's 24
@@ -124,6 +125,7 @@ int main(int argc, char **argv) {
         const fixture_case *c = &cases[i];
         batched(m, c, 2, 0);
         batched(m, c, 3, 7);
+        batched(m, c, 3, 17); /* steps long enough for attention's GEMM */
         prefix_then_steps(m, c, 0);
         prefix_then_steps(m, c, c->n_ids / 2);
         if (c->n_greedy > 0)

@@ -25,7 +25,7 @@
 
 #define K 1536       /* columns: 6 super-blocks of 256 */
 #define ROWS 3       /* activation rows */
-#define WROWS 19     /* weight rows: one full int8 panel and a partial one */
+#define WROWS 51     /* weight rows: one full int8 panel (32) and a partial one of 19 */
 
 static uint64_t rng_state = 42;
 

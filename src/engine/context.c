@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/attention.h"
 #include "engine/context.h"
 
 #define DEFAULT_BATCH 512
@@ -123,9 +124,13 @@ nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
     size_t widest = H > q_dim ? H : q_dim;
     if ((size_t)hp->n_ff > widest)
         widest = (size_t)hp->n_ff;
-    /* per thread: matmul scratch, then attention scores for n_ctx keys */
-    size_t stride = (NT_MATMUL_SCRATCH_FLOATS(widest) + (size_t)n_ctx + 15) & ~(size_t)15;
+    /* per thread: matmul scratch, then attention scores */
+    size_t stride = (NT_MATMUL_SCRATCH_FLOATS(widest) +
+                     nt_attention_scratch_floats(hp, n_ctx) + 15) & ~(size_t)15;
     ctx->thread_scratch = alloc_floats(stride * (size_t)n_threads, &ok);
+    /* keys and values packed for prefill's attention (untouched, so not
+     * resident, until a step of many tokens) */
+    ctx->kv_panels = alloc_floats(nt_attention_panel_floats(hp, n_ctx), &ok);
     /* 8-bit activations: n_batch rows of the widest x */
     ctx->exec.xq_cap = B * ((widest + 31) & ~(size_t)31);
     ctx->exec.xq = nt_alloc_aligned(ctx->exec.xq_cap);
@@ -161,7 +166,8 @@ void nt_context_free(nt_context *ctx) {
     free(ctx->tokens);
     float *bufs[] = {ctx->rope_cos, ctx->rope_sin, ctx->x,  ctx->xn,
                      ctx->q,        ctx->k,        ctx->v,  ctx->att,
-                     ctx->ff,       ctx->thread_scratch, ctx->logits};
+                     ctx->ff,       ctx->thread_scratch, ctx->kv_panels,
+                     ctx->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         nt_free_aligned(bufs[i]);
     nt_free_aligned(ctx->exec.xq);

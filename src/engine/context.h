@@ -50,6 +50,7 @@ struct nt_context {
     float *att;   /* attention output [n_batch][n_head * head_dim] */
     float *ff;    /* MLP inner        [n_batch][n_ff] */
     float *thread_scratch;  /* per thread: matmul scratch + attention scores */
+    float *kv_panels;       /* one layer's keys and values packed (attention.c) */
 
     /* Logits of the last nt_eval. */
     float *logits;

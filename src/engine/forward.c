@@ -20,6 +20,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/attention.h"
 #include "engine/context.h"
 
 /* Below this many rows, a step runs on the calling thread alone: waking the
@@ -73,6 +74,7 @@ static void layer_norm(nt_context *ctx, const float *x, float *y, int n_rows,
 }
 
 typedef struct elementwise_job {
+    const nt_kernels *kernels;
     float *a;
     const float *b;
     int64_t n;
@@ -90,15 +92,12 @@ static void relu_squared_task(void *arg, int ith, int nth) {
     const elementwise_job *j = arg;
     int64_t i0, i1;
     nt_split_range(j->n, 64, ith, nth, &i0, &i1);
-    for (int64_t i = i0; i < i1; i++) {
-        float v = j->a[i] > 0.0f ? j->a[i] : 0.0f;
-        j->a[i] = v * v;
-    }
+    j->kernels->relu_squared(i1 - i0, j->a + i0);
 }
 
 static void elementwise(nt_context *ctx, nt_pool_fn fn, float *a, const float *b,
                         int n_rows, int64_t row_len) {
-    elementwise_job job = {a, b, (int64_t)n_rows * row_len};
+    elementwise_job job = {&ctx->kernels, a, b, (int64_t)n_rows * row_len};
     if (n_rows < PARALLEL_MIN_ROWS)
         fn(&job, 0, 1);
     else
@@ -118,59 +117,6 @@ static void rope_heads(float *v, int n_heads, int head_dim, int n_rot,
             p[i] = a * cos_row[i] - b * sin_row[i];
             p[i + half] = b * cos_row[i] + a * sin_row[i];
         }
-    }
-}
-
-/* ---- attention ----------------------------------------------------------- */
-
-typedef struct attention_job {
-    nt_context *ctx;
-    int layer;
-    int n_tokens;
-    int pos0;
-} attention_job;
-
-static void attention_task(void *arg, int ith, int nth) {
-    const attention_job *j = arg;
-    nt_context *ctx = j->ctx;
-    const nt_hparams *hp = &ctx->model->hp;
-    const nt_kernels *k = &ctx->kernels;
-    int hd = hp->head_dim, n_head = hp->n_head;
-    int group = hp->n_head / hp->n_head_kv;
-    int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)n_head * hd;
-    const float *kc = ctx->k_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
-    const float *vc = ctx->v_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
-    /* the scores sit at the end of the thread's scratch, after matmul's */
-    float *scores = ctx->thread_scratch + (size_t)(ith + 1) * ctx->exec.scratch_stride -
-                    (size_t)ctx->n_ctx;
-    float scale = (float)(1.0 / sqrt((double)hd));
-
-    int64_t w0, w1;
-    nt_split_range((int64_t)j->n_tokens * n_head, 1, ith, nth, &w0, &w1);
-    for (int64_t w = w0; w < w1; w++) {
-        int i = (int)(w / n_head), h = (int)(w % n_head);
-        int n_keys = j->pos0 + i + 1; /* causal: positions 0 .. pos0 + i */
-        const float *q = ctx->q + (int64_t)i * q_dim + (int64_t)h * hd;
-        int64_t kv_off = (int64_t)(h / group) * hd;
-        /* q against every key: the keys are rows kv_dim apart */
-        memset(scores, 0, (size_t)n_keys * sizeof *scores);
-        k->dot_rows(hd, q, kc + kv_off, kv_dim, n_keys, scores);
-        float max = -INFINITY;
-        for (int t = 0; t < n_keys; t++) {
-            scores[t] *= scale;
-            if (scores[t] > max)
-                max = scores[t];
-        }
-        double sum = 0.0;
-        for (int t = 0; t < n_keys; t++) {
-            scores[t] = expf(scores[t] - max);
-            sum += scores[t];
-        }
-        float inv = (float)(1.0 / sum);
-        float *out = ctx->att + (int64_t)i * q_dim + (int64_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int t = 0; t < n_keys; t++)
-            k->axpy(hd, scores[t] * inv, vc + (int64_t)t * kv_dim + kv_off, out);
     }
 }
 
@@ -214,11 +160,7 @@ void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
         memcpy(kc, ctx->k, (size_t)(n * kv_dim) * sizeof(float));
         memcpy(vc, ctx->v, (size_t)(n * kv_dim) * sizeof(float));
 
-        attention_job aj = {ctx, l, n, pos0};
-        if (n * hp->n_head < PARALLEL_MIN_ROWS && pos0 + n < 256)
-            attention_task(&aj, 0, 1);
-        else
-            nt_pool_run(ex->pool, attention_task, &aj);
+        nt_attention(ctx, l, n, pos0);
 
         nt_matmul_target o = {&L->wo, L->bo, ctx->xn};
         if (ctx->capture)

@@ -13,7 +13,7 @@
  *   sweeps all m rows of x past it. The conversion is paid once per panel,
  *   not once per activation row. Quantized weights, where the CPU has an
  *   integer GEMM kernel (VNNI), are instead unpacked to bytes, whole rows at
- *   a time (kernels.h's panel, 16 rows), and multiplied by x rounded to 8
+ *   a time (kernels.h's panel, 32 rows), and multiplied by x rounded to 8
  *   bits: four times the multiplies per instruction of float32.
  */
 #include "engine/matmul.h"
@@ -95,7 +95,7 @@ static void add_bias(const nt_matmul_target *t, int m, int64_t r0, int nr) {
             t->y[(int64_t)i * t->w->rows + r0 + j] += t->bias[r0 + j];
 }
 
-/* The integer prefill for rows [r0, r0 + NT_GEMM_NR): two int8 panels. */
+/* The integer prefill for rows [r0, r0 + NT_GEMM_NR): int8 panels. */
 static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
                           int64_t r0, float *scratch) {
     const nt_kernels *k = job->ex->kernels;

@@ -17,10 +17,13 @@
 #define NT_MATMUL_KC 1024
 
 /* Floats of per-thread scratch nt_matmul needs for weight rows of k
- * columns: the float panel, or two int8 panels and their scales. */
-#define NT_MATMUL_SCRATCH_FLOATS(k)                               \
-    ((size_t)(k) * 12 + 64 > 2 * NT_MATMUL_KC * NT_GEMM_NR + 64    \
-         ? (size_t)(k) * 12 + 64                                  \
+ * columns: the float panel, or an int8 panel, the rows it is packed from
+ * (NT_Q8_PANEL_ROWS * k bytes each) and four arrays of scales (groups of
+ * 16 at the smallest: NT_Q8_PANEL_ROWS * k / 16 floats each). */
+#define NT_MATMUL_Q8_SCRATCH_FLOATS(k) ((size_t)(k) * NT_Q8_PANEL_ROWS * 3 / 4 + 64)
+#define NT_MATMUL_SCRATCH_FLOATS(k)                                              \
+    (NT_MATMUL_Q8_SCRATCH_FLOATS(k) > 2 * NT_MATMUL_KC * NT_GEMM_NR + 64          \
+         ? NT_MATMUL_Q8_SCRATCH_FLOATS(k)                                         \
          : (size_t)2 * NT_MATMUL_KC * NT_GEMM_NR + 64)
 
 typedef struct nt_exec {

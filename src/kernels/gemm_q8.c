@@ -45,66 +45,67 @@ void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
 #if NT_HAVE_X86
 #include <immintrin.h>
 
-/* M activation rows by 16 weight rows; M and G are constants after inlining. */
+/*
+ * M activation rows by 32 weight rows (two 512-bit registers of 16 rows);
+ * M and G are constants after inlining. 2M accumulators, two weight
+ * registers and a broadcast stay in the 32 vector registers.
+ */
 NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
 gemm_q8_tile_vnni_m(const int M, const int G, const nt_q8_rows *x, int64_t row0,
                     const nt_q8_panel *p, float *y, int64_t ldy, int nr) {
-    const int8_t *xq[6];
-    const float *xd[6];
-    const int16_t *xs[6];
-    __m256 f[6][2];
-#pragma GCC unroll 6
+    const int8_t *xq[NT_Q8_GEMM_MR];
+    const float *xd[NT_Q8_GEMM_MR], *xds[NT_Q8_GEMM_MR];
+    const int16_t *xs[NT_Q8_GEMM_MR];
+    __m512 f[NT_Q8_GEMM_MR][2];
+#pragma GCC unroll 8
     for (int i = 0; i < M; i++) {
         xq[i] = x->q + (row0 + i) * x->ld;
         xd[i] = x->d + (row0 + i) * x->ld / 32;
+        xds[i] = x->ds + (row0 + i) * x->ld / 32;
         xs[i] = x->s + (row0 + i) * x->ld / 16;
-        f[i][0] = f[i][1] = _mm256_setzero_ps();
+        f[i][0] = f[i][1] = _mm512_setzero_ps();
     }
     const uint8_t *u = p->u;
     for (int64_t g = 0; g < p->k / G; g++) {
-        __m256i s[6][2];
-#pragma GCC unroll 6
-    for (int i = 0; i < M; i++)
-            s[i][0] = s[i][1] = _mm256_setzero_si256();
+        __m512i s[NT_Q8_GEMM_MR][2];
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++)
+            s[i][0] = s[i][1] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int q = 0; q < G / 4; q++, u += 4 * NT_Q8_PANEL_ROWS) {
-            __m256i w0 = _mm256_load_si256((const __m256i *)u);
-            __m256i w1 = _mm256_load_si256((const __m256i *)(u + 32));
-#pragma GCC unroll 6
-    for (int i = 0; i < M; i++) {
+            __m512i w0 = _mm512_loadu_si512(u), w1 = _mm512_loadu_si512(u + 64);
+#pragma GCC unroll 8
+            for (int i = 0; i < M; i++) {
                 int32_t four;
                 memcpy(&four, xq[i] + g * G + 4 * q, 4);
-                __m256i xb = _mm256_set1_epi32(four);
-                s[i][0] = _mm256_dpbusd_epi32(s[i][0], w0, xb);
-                s[i][1] = _mm256_dpbusd_epi32(s[i][1], w1, xb);
+                __m512i xb = _mm512_set1_epi32(four);
+                s[i][0] = _mm512_dpbusd_epi32(s[i][0], w0, xb);
+                s[i][1] = _mm512_dpbusd_epi32(s[i][1], w1, xb);
             }
         }
         const float *a = p->a + g * NT_Q8_PANEL_ROWS, *c = p->c + g * NT_Q8_PANEL_ROWS;
-        __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
-        __m256 c0 = _mm256_loadu_ps(c), c1 = _mm256_loadu_ps(c + 8);
-#pragma GCC unroll 6
-    for (int i = 0; i < M; i++) {
+        __m512 a0 = _mm512_loadu_ps(a), a1 = _mm512_loadu_ps(a + 16);
+        __m512 c0 = _mm512_loadu_ps(c), c1 = _mm512_loadu_ps(c + 16);
+#pragma GCC unroll 8
+        for (int i = 0; i < M; i++) {
+            /* the activations' scale, and their scale times their sum:
+             * precomputed per block of 32 (ds), summed here for 16 */
             float dx = xd[i][g * G / 32];
-            int xsum = G == 32 ? xs[i][2 * g] + xs[i][2 * g + 1] : xs[i][g];
-            __m256 vdx = _mm256_set1_ps(dx), vdxs = _mm256_set1_ps(dx * (float)xsum);
-            f[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][0]), _mm256_mul_ps(a0, vdx),
-                                      _mm256_fmadd_ps(c0, vdxs, f[i][0]));
-            f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[i][1]), _mm256_mul_ps(a1, vdx),
-                                      _mm256_fmadd_ps(c1, vdxs, f[i][1]));
+            float dxs = G == 32 ? xds[i][g] : dx * (float)xs[i][g];
+            __m512 vdx = _mm512_set1_ps(dx), vdxs = _mm512_set1_ps(dxs);
+            f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][0]), _mm512_mul_ps(a0, vdx),
+                                      _mm512_fmadd_ps(c0, vdxs, f[i][0]));
+            f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[i][1]), _mm512_mul_ps(a1, vdx),
+                                      _mm512_fmadd_ps(c1, vdxs, f[i][1]));
         }
     }
-#pragma GCC unroll 6
+    /* only the first nr columns are written */
+    int n0 = nr < 16 ? nr : 16, n1 = nr - n0;
+    __mmask16 k0 = (__mmask16)((1u << n0) - 1), k1 = (__mmask16)((1u << n1) - 1);
+#pragma GCC unroll 8
     for (int i = 0; i < M; i++) {
-        float *yi = y + (int64_t)i * ldy;
-        if (nr == NT_Q8_PANEL_ROWS) {
-            _mm256_storeu_ps(yi, f[i][0]);
-            _mm256_storeu_ps(yi + 8, f[i][1]);
-        } else {
-            float tmp[NT_Q8_PANEL_ROWS];
-            _mm256_storeu_ps(tmp, f[i][0]);
-            _mm256_storeu_ps(tmp + 8, f[i][1]);
-            memcpy(yi, tmp, (size_t)nr * sizeof(float));
-        }
+        _mm512_mask_storeu_ps(y + (int64_t)i * ldy, k0, f[i][0]);
+        _mm512_mask_storeu_ps(y + (int64_t)i * ldy + 16, k1, f[i][1]);
     }
 }
 
@@ -114,22 +115,24 @@ gemm_q8_tile_vnni_m(const int M, const int G, const nt_q8_rows *x, int64_t row0,
         int64_t ldy, int nr) {                                                     \
         gemm_q8_tile_vnni_m(M, G, x, row0, p, y, ldy, nr);                         \
     }
-VNNI_TILE(1, 16) VNNI_TILE(2, 16) VNNI_TILE(3, 16) VNNI_TILE(4, 16)
-VNNI_TILE(5, 16) VNNI_TILE(6, 16)
-VNNI_TILE(1, 32) VNNI_TILE(2, 32) VNNI_TILE(3, 32) VNNI_TILE(4, 32)
-VNNI_TILE(5, 32) VNNI_TILE(6, 32)
+#define VNNI_TILES(G)                                                              \
+    VNNI_TILE(1, G) VNNI_TILE(2, G) VNNI_TILE(3, G) VNNI_TILE(4, G) VNNI_TILE(5, G)  \
+    VNNI_TILE(6, G) VNNI_TILE(7, G) VNNI_TILE(8, G)
+VNNI_TILES(16)
+VNNI_TILES(32)
 
 typedef void (*tile_fn)(const nt_q8_rows *, int64_t, const nt_q8_panel *, float *,
                         int64_t, int);
 
+#define VNNI_TILE_LIST(G)                                                          \
+    {gemm_q8_tile_vnni_1_##G, gemm_q8_tile_vnni_2_##G, gemm_q8_tile_vnni_3_##G,   \
+     gemm_q8_tile_vnni_4_##G, gemm_q8_tile_vnni_5_##G, gemm_q8_tile_vnni_6_##G,   \
+     gemm_q8_tile_vnni_7_##G, gemm_q8_tile_vnni_8_##G}
+
 static void gemm_q8_tile_vnni(int m, const nt_q8_rows *x, int64_t row0,
                               const nt_q8_panel *p, float *y, int64_t ldy, int nr) {
-    static const tile_fn g16[] = {gemm_q8_tile_vnni_1_16, gemm_q8_tile_vnni_2_16,
-                                  gemm_q8_tile_vnni_3_16, gemm_q8_tile_vnni_4_16,
-                                  gemm_q8_tile_vnni_5_16, gemm_q8_tile_vnni_6_16};
-    static const tile_fn g32[] = {gemm_q8_tile_vnni_1_32, gemm_q8_tile_vnni_2_32,
-                                  gemm_q8_tile_vnni_3_32, gemm_q8_tile_vnni_4_32,
-                                  gemm_q8_tile_vnni_5_32, gemm_q8_tile_vnni_6_32};
+    static const tile_fn g16[NT_Q8_GEMM_MR] = VNNI_TILE_LIST(16);
+    static const tile_fn g32[NT_Q8_GEMM_MR] = VNNI_TILE_LIST(32);
     (p->group == 16 ? g16 : g32)[m - 1](x, row0, p, y, ldy, nr);
 }
 #endif

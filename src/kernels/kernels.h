@@ -48,6 +48,8 @@ typedef float (*nt_f32_dot_fn)(int64_t n, const float *a, const float *b);
 /* y += alpha * x */
 typedef void (*nt_f32_axpy_fn)(int64_t n, float alpha, const float *x,
                                float *y);
+/* x[i] = f(x[i]) for i < n */
+typedef void (*nt_f32_map_fn)(int64_t n, float *x);
 
 /*
  * The integer GEMM of quantized weights (gemm_q8.c). A panel holds
@@ -56,10 +58,10 @@ typedef void (*nt_f32_axpy_fn)(int64_t n, float alpha, const float *x,
  * weights, interleaved four bytes at a time:
  *   u[((kk / 4) * NT_Q8_PANEL_ROWS + j) * 4 + kk % 4] = weight kk of row j
  *   a[g * NT_Q8_PANEL_ROWS + j], c[g * NT_Q8_PANEL_ROWS + j]   (group g)
- * u must be 32-byte aligned.
+ * u must be 64-byte aligned.
  */
-#define NT_Q8_PANEL_ROWS 16
-#define NT_Q8_GEMM_MR 6
+#define NT_Q8_PANEL_ROWS 32
+#define NT_Q8_GEMM_MR 8
 
 typedef struct nt_q8_panel {
     const uint8_t *u;
@@ -91,6 +93,7 @@ extern const int nt_gemm_mr_table[NT_ISA_COUNT];
 extern const nt_pack_panel_fn nt_pack_panel_table[NT_ISA_COUNT];
 extern const nt_f32_dot_fn nt_f32_dot_table[NT_ISA_COUNT];
 extern const nt_f32_axpy_fn nt_f32_axpy_table[NT_ISA_COUNT];
+extern const nt_f32_map_fn nt_f32_relu_squared_table[NT_ISA_COUNT];
 
 /* Everything a context calls, resolved once for its instruction set. */
 typedef struct nt_kernels {
@@ -101,6 +104,7 @@ typedef struct nt_kernels {
     nt_pack_panel_fn pack_panel;
     nt_f32_dot_fn dot;
     nt_f32_axpy_fn axpy;
+    nt_f32_map_fn relu_squared;
     nt_to_f32_fn to_f32[NT_DTYPE_COUNT];
     nt_dot_rows_fn dtype_dot_rows[NT_DTYPE_COUNT]; /* NULL: convert + dot_rows */
     nt_dot_q8_fn dtype_dot_q8[NT_DTYPE_COUNT];     /* NULL: not quantized */

@@ -4,6 +4,7 @@
  * weight j + 16 in its high nibble. 18 bytes per block (4.5 bits per weight).
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "types/block32.h"
 
@@ -45,9 +46,22 @@ NT_TARGET_AVX2 static inline __m256i q4_0_codes(const uint8_t *block) {
     return nt_nibbles_avx2(block + offsetof(block_q4_0, qs));
 }
 
+/* Two blocks' codes as [b0 low nibbles, b0 high, b1 low, b1 high]. */
+NT_TARGET_AVX512VNNI static inline __m512i q4_0_pair_codes(const uint8_t *b0) {
+    const uint8_t *qs = b0 + offsetof(block_q4_0, qs);
+    __m512i raw = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs))),
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qs + sizeof(block_q4_0)))),
+        1);
+    const __m512i shifts = _mm512_setr_epi64(0, 0, 0x0004000400040004, 0x0004000400040004,
+                                             0, 0, 0x0004000400040004, 0x0004000400040004);
+    return _mm512_and_si512(_mm512_srlv_epi16(raw, shifts), _mm512_set1_epi8(15));
+}
+
 NT_TARGET_AVX512VNNI static void q4_0_dot_q8_vnni(int64_t n, const void *row,
                                                   const nt_q8_rows *x, int m, float *out) {
-    nt_block32_dot_q8_vnni(n, row, sizeof(block_q4_0), 8.0f, q4_0_codes, x, m, out);
+    nt_block32_dot_q8_vnni(n, row, sizeof(block_q4_0), 8.0f, q4_0_pair_codes, q4_0_codes, x,
+                           m, out);
 }
 #endif
 

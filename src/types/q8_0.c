@@ -83,9 +83,18 @@ NT_TARGET_AVX2 static inline __m256i q8_0_codes(const uint8_t *block) {
     return _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
 }
 
+NT_TARGET_AVX512VNNI static inline __m512i q8_0_pair_codes(const uint8_t *b0) {
+    __m512i q = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b0 + offsetof(block_q8_0, q)))),
+        _mm256_loadu_si256((const __m256i *)(b0 + sizeof(block_q8_0) + offsetof(block_q8_0, q))),
+        1);
+    return _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80));
+}
+
 NT_TARGET_AVX512VNNI static void q8_0_dot_q8_vnni(int64_t n, const void *row,
                                                   const nt_q8_rows *x, int m, float *out) {
-    nt_block32_dot_q8_vnni(n, row, sizeof(block_q8_0), 128.0f, q8_0_codes, x, m, out);
+    nt_block32_dot_q8_vnni(n, row, sizeof(block_q8_0), 128.0f, q8_0_pair_codes, q8_0_codes,
+                           x, m, out);
 }
 #endif
 

@@ -66,7 +66,7 @@ NT_TARGET_AVX2 static inline __m256i nt_sum8x8_epi32_avx2(const __m256i v[8]) {
                             _mm256_permute2x128_si256(s0123, s4567, 0x31));
 }
 
-/* Eight half floats `stride` bytes apart, as floats. */
+/* Eight half floats `stride` bytes apart, as floats (a gather). */
 NT_TARGET_AVX512VNNI static inline __m256 nt_gather_f16x8(const void *p, int stride) {
     __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                      _mm256_set1_epi32(stride));
@@ -75,36 +75,65 @@ NT_TARGET_AVX512VNNI static inline __m256 nt_gather_f16x8(const void *p, int str
 }
 
 /*
- * The end of eight blocks of a type with w = d * (q - offset) and one f16
- * d per block (`stride` bytes apart from *d_first): acc += sum(q * xq) *
- * d * xd per block, off += d * xd * sum(xq) (to scale by -offset once, at
- * the end of the row).
+ * The same for an even stride of at most 36 bytes, where the eight lie in
+ * the first 256 bytes: picked out of the loaded bytes with word permutes,
+ * which costs a few instructions where a gather costs dozens.
  */
-NT_TARGET_AVX512VNNI static inline void nt_blocks8_scale(const __m256i dots[8],
-                                                         const void *d_first, int stride,
-                                                         const float *xd, const float *xds,
-                                                         __m256 *acc, __m256 *off) {
-    __m256 d = nt_gather_f16x8(d_first, stride);
-    __m256 sums = _mm256_cvtepi32_ps(nt_sum8x8_epi32_avx2(dots));
-    *acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(d, _mm256_loadu_ps(xd)), *acc);
-    *off = _mm256_fmadd_ps(d, _mm256_loadu_ps(xds), *off);
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) __m256
+nt_f16x8_at(const uint8_t *p, const int stride) {
+    int16_t idx[32] = {0};
+    for (int k = 0; k < 8; k++)
+        idx[k] = (int16_t)(k * stride / 2 % 64);
+    __m512i words = _mm512_loadu_si512(idx);
+    __m512i d = _mm512_permutex2var_epi16(_mm512_loadu_si512(p), words,
+                                          _mm512_loadu_si512(p + 64));
+    if (7 * stride >= 128) { /* the last ones are in bytes 128 .. 255 */
+        __mmask32 far = 0;
+        for (int k = 0; k < 8; k++)
+            far |= (__mmask32)(k * stride >= 128) << k;
+        d = _mm512_mask_blend_epi16(far, d,
+                                    _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 128), words,
+                                                              _mm512_loadu_si512(p + 192)));
+    }
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(d));
+}
+
+/*
+ * Lane k (k < 8) of the result is the sum of block k's eight lanes, where
+ * p01 holds blocks 0 and 1 (lanes 0-7 and 8-15), p23 blocks 2 and 3, ...
+ */
+NT_TARGET_AVX512VNNI static inline __m256i nt_sum8_pairs_epi32(__m512i p01, __m512i p23,
+                                                               __m512i p45, __m512i p67) {
+    /* 128-bit lane i: four partial sums of block i (lo) or 4 + i (hi) */
+    __m512i lo = _mm512_add_epi32(_mm512_shuffle_i64x2(p01, p23, 0x88),
+                                  _mm512_shuffle_i64x2(p01, p23, 0xDD));
+    __m512i hi = _mm512_add_epi32(_mm512_shuffle_i64x2(p45, p67, 0x88),
+                                  _mm512_shuffle_i64x2(p45, p67, 0xDD));
+    __m512i u = _mm512_add_epi32(_mm512_unpacklo_epi32(lo, hi), _mm512_unpackhi_epi32(lo, hi));
+    u = _mm512_add_epi32(u, _mm512_shuffle_epi32(u, _MM_PERM_BADC));
+    /* now int32 0 of lane i is block i's sum and int32 1 block 4 + i's */
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, u));
 }
 
 /* A block's 32 codes as unsigned bytes, given the block's first byte. */
 typedef __m256i (*nt_codes32_fn)(const uint8_t *block);
+/* Two consecutive blocks' codes, in the order of their 64 activations. */
+typedef __m512i (*nt_codes64_fn)(const uint8_t *block);
 
 /*
  * dot_q8 with VNNI for blocks of 32 with w = d * (u - offset): `bytes` per
- * block, the f16 d first, the unsigned codes u from `codes` (inlined).
- * Eight blocks per step: eight integer dot products (dpbusd), summed into
- * the eight lanes of one vector, then the eight scales (gathered) and the
- * offsets as three vector operations. Per block that leaves unpacking the
- * codes and one dpbusd; decoding is then bound by memory, not by per-block
- * scalar work.
+ * block (even, at most 36), the f16 d first, the unsigned codes u from
+ * `pair` (two blocks) and `codes` (one; both inlined). Eight blocks per
+ * step: four dpbusd of two blocks each, reduced to the eight blocks' sums
+ * with lane shuffles, then the eight scales (picked out with permutes) and
+ * the offsets as three vector operations. Per block that leaves half a
+ * load of activations, unpacking the codes and half a dpbusd.
  */
 NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
-nt_block32_dot_q8_vnni(int64_t n, const void *row, int bytes, float offset,
-                       nt_codes32_fn codes, const nt_q8_rows *x, int m, float *out) {
+nt_block32_dot_q8_vnni(int64_t n, const void *row, const int bytes, float offset,
+                       nt_codes64_fn pair, nt_codes32_fn codes, const nt_q8_rows *x,
+                       int m, float *out) {
     const uint8_t *b = row;
     int64_t nb = n / 32, n8 = nb / 8 * 8;
     for (int r = 0; r < m; r++) {
@@ -113,13 +142,16 @@ nt_block32_dot_q8_vnni(int64_t n, const void *row, int bytes, float offset,
         const float *xds = x->ds + (int64_t)r * x->ld / 32;
         __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
         for (int64_t i = 0; i < n8; i += 8) {
-            __m256i dots[8];
-#pragma GCC unroll 8
-            for (int k = 0; k < 8; k++)
-                dots[k] = _mm256_dpbusd_epi32(
-                    _mm256_setzero_si256(), codes(b + (i + k) * bytes),
-                    _mm256_loadu_si256((const __m256i *)(xq + (i + k) * 32)));
-            nt_blocks8_scale(dots, b + i * bytes, bytes, xd + i, xds + i, &acc, &off);
+            const uint8_t *s = b + i * bytes;
+            __m512i p[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair(s + 2 * k * bytes),
+                                           _mm512_loadu_si512(xq + (i + 2 * k) * 32));
+            __m256 sums = _mm256_cvtepi32_ps(nt_sum8_pairs_epi32(p[0], p[1], p[2], p[3]));
+            __m256 d = nt_f16x8_at(s, bytes);
+            acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(d, _mm256_loadu_ps(xd + i)), acc);
+            off = _mm256_fmadd_ps(d, _mm256_loadu_ps(xds + i), off);
         }
         float sum = nt_hsum_ps_avx2(acc) - offset * nt_hsum_ps_avx2(off);
         for (int64_t i = n8; i < nb; i++) {
