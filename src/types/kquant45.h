@@ -117,52 +117,71 @@ NT_TARGET_AVX2 static inline void nt_kq45_dot_avx2(const nt_kq45_block *b,
     *mins += dmin * m;
 }
 
-/* The 8 six-bit scales as bytes 0-7 and the 8 mins as bytes 8-15, moved
- * with 32-bit operations (the layout is nt_kquant_scale_min's). */
-static inline void nt_kq45_unpack_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t w[4];
-    memcpy(w, packed, 12);
-    const uint32_t low6 = 0x3f3f3f3fu, low4 = 0x0f0f0f0fu, top2 = 0x03030303u;
-    w[3] = ((w[2] >> 4) & low4) | (((w[1] >> 6) & top2) << 4); /* mins 4-7 */
-    uint32_t mins03 = w[1] & low6;
-    w[1] = (w[2] & low4) | (((w[0] >> 6) & top2) << 4);         /* scales 4-7 */
-    w[2] = mins03;
-    w[0] &= low6;                                                /* scales 0-3 */
-    memcpy(out, w, 16);
+/*
+ * The 8 six-bit scales as bytes 0-7 and the 8 mins as bytes 8-15 (the
+ * layout is nt_kquant_scale_min's), with 32-bit lanes w0 w1 w2 of the
+ * packed bytes:
+ *   scales 0-3 = w0 & 0x3f..            mins 0-3 = w1 & 0x3f..
+ *   scales 4-7 = (w2 & 0x0f..) | (w0 >> 6 & 0x03..) << 4
+ *   mins 4-7   = (w2 >> 4 & 0x0f..) | (w1 >> 6 & 0x03..) << 4
+ * Reads 16 bytes from `packed`: the 12 and 4 bytes of the block's next
+ * field. Built in a register: going through memory, four 32-bit stores
+ * read back as one 128-bit load stall on store forwarding.
+ */
+NT_TARGET_AVX2 static inline __m128i nt_kq45_scales_mins(const uint8_t *packed) {
+    __m128i w = _mm_loadu_si128((const __m128i *)packed);
+    __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 1, 2, 0)),
+                                 _mm_setr_epi32(0, 0, 0, 4));
+    low = _mm_and_si128(low, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 1, 0, 0)), 6),
+                                _mm_setr_epi32(0, 0x03030303, 0, 0x03030303));
+    return _mm_or_si128(low, _mm_slli_epi32(top, 4));
+}
+
+/* Bit j0 of each qh byte in the low 256 bits, bit j1 in the high, moved
+ * to bit 4 (qh is broadcast to both halves). */
+NT_TARGET_AVX512VNNI static inline __m512i nt_kq45_high_vnni(__m512i qh, int j0, int j1) {
+    __m512i counts = _mm512_inserti64x4(_mm512_set1_epi16((short)j0), _mm256_set1_epi16((short)j1), 1);
+    __m512i bit = _mm512_and_si512(_mm512_srlv_epi16(qh, counts), _mm512_set1_epi8(1));
+    return _mm512_slli_epi16(bit, 4);
 }
 
 /*
- * VNNI, a super-block per call: eight dpbusd, their sums side by side in
- * one vector, then the eight scales and mins as vectors: d * scale * xd
- * times the sums into acc, dmin * min * (xd * sum(xq)) into *mins.
+ * VNNI, a super-block per call, two sub-blocks per 512-bit dpbusd (their
+ * codes put in the order of their activations), the eight sums reduced
+ * with lane shuffles into one vector, then the eight scales and mins as
+ * vectors: d * scale * xd times the sums into acc, dmin * min * (xd *
+ * sum(xq)) into *mins.
  */
 NT_TARGET_AVX512VNNI static inline void nt_kq45_dot_vnni(const nt_kq45_block *b,
                                                          const int8_t *xq, const float *xd,
                                                          const float *xds, __m256 *acc,
                                                          __m256 *mins) {
-    const __m256i low4 = _mm256_set1_epi8(15);
-    uint8_t sm[16];
-    nt_kq45_unpack_scales(b->scales, sm);
-    __m256i qh = b->qh ? _mm256_loadu_si256((const __m256i *)b->qh) : _mm256_setzero_si256();
-    __m256i dots[8];
-#pragma GCC unroll 4
-    for (int j = 0; j < 8; j += 2) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + j * 16));
-        __m256i lo = _mm256_and_si256(q, low4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+    const __m512i low4 = _mm512_set1_epi8(15);
+    __m512i qh = b->qh ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b->qh))
+                       : _mm512_setzero_si512();
+    __m512i p[4];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        /* sub-blocks 4h .. 4h + 3: [4h, 4h + 2] in the low nibbles, the
+         * odd ones in the high */
+        __m512i q = _mm512_loadu_si512(b->qs + 64 * h);
+        __m512i lo = _mm512_and_si512(q, low4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
         if (b->qh) {
-            lo = _mm256_or_si256(lo, nt_kq45_high_avx2(qh, j));
-            hi = _mm256_or_si256(hi, nt_kq45_high_avx2(qh, j + 1));
+            lo = _mm512_or_si512(lo, nt_kq45_high_vnni(qh, 4 * h, 4 * h + 2));
+            hi = _mm512_or_si512(hi, nt_kq45_high_vnni(qh, 4 * h + 1, 4 * h + 3));
         }
-        dots[j] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo,
-                                      _mm256_loadu_si256((const __m256i *)(xq + j * 32)));
-        dots[j + 1] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
-                                          _mm256_loadu_si256((const __m256i *)(xq + j * 32 + 32)));
+        p[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_i64x2(lo, hi, 0x44),
+                                       _mm512_loadu_si512(xq + 128 * h));
+        p[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                           _mm512_shuffle_i64x2(lo, hi, 0xEE),
+                                           _mm512_loadu_si512(xq + 128 * h + 64));
     }
-    __m128i bytes = _mm_loadu_si128((const __m128i *)sm);
+    __m128i bytes = nt_kq45_scales_mins(b->scales);
     __m256 scales = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes));
     __m256 mns = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(bytes, 8)));
-    __m256 sums = _mm256_cvtepi32_ps(nt_sum8x8_epi32_avx2(dots));
+    __m256 sums = _mm256_cvtepi32_ps(nt_sum8_pairs_epi32(p[0], p[1], p[2], p[3]));
     __m256 a = _mm256_mul_ps(_mm256_mul_ps(scales, _mm256_set1_ps(nt_f16_to_f32_f16c(b->d))),
                              _mm256_loadu_ps(xd));
     *acc = _mm256_fmadd_ps(sums, a, *acc);

@@ -202,61 +202,75 @@ NT_TARGET_AVX2 static void q6_k_dot_q8_avx2(int64_t n, const void *row,
  * scales as floats; the -32 offsets are one madd of the 16 scales with the
  * 16 activation sums. Everything per block is vector work.
  */
+/*
+ * Four vectors of four sub-blocks of 16 weights each (four int32 lanes per
+ * sub-block) reduced to one: lane 4i + k is the sum of p[k]'s sub-block i.
+ */
+NT_TARGET_AVX512VNNI static inline __m512i q6_k_sum16(const __m512i p[4]) {
+    __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]),
+                                  _mm512_unpackhi_epi32(p[0], p[1]));
+    __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]),
+                                  _mm512_unpackhi_epi32(p[2], p[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+/*
+ * VNNI: a super-block is four dpbusd of 64 weights (two groups of 32, in
+ * the order of their activations: ql's low nibbles then its high ones),
+ * reduced to the sixteen sub-blocks' sums in one vector. Lane 4i + k holds
+ * sub-block 4k + i, so the scales and the activations' d are permuted to
+ * match. The -32 offset is one multiply-add per super-block on the
+ * activations' sums.
+ */
 NT_TARGET_AVX512VNNI static void q6_k_dot_q8_vnni(int64_t n, const void *row,
                                                   const nt_q8_rows *x, int m, float *out) {
     const block_q6_k *b = row;
-    const __m256i low4 = _mm256_set1_epi8(15), low2 = _mm256_set1_epi8(3);
-    /* sub-blocks a (even) then b (odd) of groups 0-3, and of groups 4-7 */
-    const __m128i order_lo = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m128i order_hi = _mm_setr_epi8(8, 10, 12, 14, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i low4 = _mm512_set1_epi8(15), low2 = _mm512_set1_epi8(3);
+    const __m128i scale_of_lane =
+        _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i group_of_lane =
+        _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7);
+    /* qh's bit pairs of [group 0, group 1] and of [group 2, group 3] */
+    const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
     for (int r = 0; r < m; r++) {
         const int8_t *xq = x->q + (int64_t)r * x->ld;
         const float *xd = x->d + (int64_t)r * x->ld / 32;
         const int16_t *xs = x->s + (int64_t)r * x->ld / 16;
-        __m256 acc = _mm256_setzero_ps();
+        __m512 acc = _mm512_setzero_ps();
+        __m256 off = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / NT_QK_K; i++) {
-            __m256i dots[8];
+            const int8_t *xb = xq + i * NT_QK_K;
+            __m512i p[4];
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
-                const uint8_t *ql = b[i].ql + h * 64;
-                __m256i qh = _mm256_loadu_si256((const __m256i *)(b[i].qh + h * 32));
-                __m256i ql0 = _mm256_loadu_si256((const __m256i *)ql);
-                __m256i ql1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                __m256i lows[4] = {
-                    _mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-#pragma GCC unroll 4
-                for (int g = 0; g < 4; g++) {
-                    __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), low2);
-                    __m256i q = _mm256_or_si256(lows[g], _mm256_slli_epi16(top, 4));
-                    dots[h * 4 + g] = _mm256_dpbusd_epi32(
-                        _mm256_setzero_si256(), q,
-                        _mm256_loadu_si256((const __m256i *)(xq + i * NT_QK_K + (h * 4 + g) * 32)));
-                }
+                __m512i ql = _mm512_loadu_si512(b[i].ql + h * 64);
+                __m512i qh = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256((const __m256i *)(b[i].qh + h * 32)));
+                __m512i q01 = _mm512_or_si512(
+                    _mm512_and_si512(ql, low4),
+                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift01), low2), 4));
+                __m512i q23 = _mm512_or_si512(
+                    _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift23), low2), 4));
+                p[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q01,
+                                               _mm512_loadu_si512(xb + h * 128));
+                p[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q23,
+                                                   _mm512_loadu_si512(xb + h * 128 + 64));
             }
-            /* [a of groups 0-3 | b of groups 0-3], and the same for 4-7 */
-            __m256i s03 = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[0], dots[1]),
-                                            _mm256_hadd_epi32(dots[2], dots[3]));
-            __m256i s47 = _mm256_hadd_epi32(_mm256_hadd_epi32(dots[4], dots[5]),
-                                            _mm256_hadd_epi32(dots[6], dots[7]));
             __m128i sc = _mm_loadu_si128((const __m128i *)b[i].scales);
-            __m256 p03 = _mm256_mul_ps(_mm256_cvtepi32_ps(s03),
-                                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc, order_lo))));
-            __m256 p47 = _mm256_mul_ps(_mm256_cvtepi32_ps(s47),
-                                       _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_shuffle_epi8(sc, order_hi))));
-            __m256 groups = _mm256_set_m128(
-                _mm_add_ps(_mm256_castps256_ps128(p47), _mm256_extractf128_ps(p47, 1)),
-                _mm_add_ps(_mm256_castps256_ps128(p03), _mm256_extractf128_ps(p03, 1)));
+            __m256 dd = _mm256_mul_ps(_mm256_set1_ps(nt_f16_to_f32_f16c(b[i].d)),
+                                      _mm256_loadu_ps(xd + i * 8));
+            __m512 scales = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, scale_of_lane)));
+            __m512 dd16 = _mm512_permutexvar_ps(group_of_lane, _mm512_castps256_ps512(dd));
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q6_k_sum16(p)), scales), dd16,
+                                  acc);
             /* per group: scale_a * sum_a + scale_b * sum_b of the activations */
             __m256i offsets = _mm256_madd_epi16(
                 _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256((const __m256i *)(xs + i * 16)));
-            groups = _mm256_fnmadd_ps(_mm256_set1_ps(32.0f), _mm256_cvtepi32_ps(offsets), groups);
-            __m256 dd = _mm256_mul_ps(_mm256_set1_ps(nt_f16_to_f32_f16c(b[i].d)),
-                                      _mm256_loadu_ps(xd + i * 8));
-            acc = _mm256_fmadd_ps(groups, dd, acc);
+            off = _mm256_fmadd_ps(_mm256_cvtepi32_ps(offsets), dd, off);
         }
-        out[r] += nt_hsum_ps_avx2(acc);
+        out[r] += _mm512_reduce_add_ps(acc) - 32.0f * nt_hsum_ps_avx2(off);
     }
 }
 #endif
