@@ -167,13 +167,14 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
         }
     }
 
-    if (tr->to_u8) {
+    if (tr->to_u8[NT_ISA_GENERIC]) {
         int G = tr->u8_group;
         uint8_t *u = malloc((size_t)K * WROWS);
         float *a = malloc(sizeof(float) * K / G * WROWS), *c = malloc(sizeof(float) * K / G * WROWS);
         int exact = 1;
         for (int r = 0; r < WROWS; r++) {
-            tr->to_u8(w + r * row_bytes, K, u + r * K, a + r * K / G, c + r * K / G);
+            tr->to_u8[NT_ISA_GENERIC](w + r * row_bytes, K, u + r * K, a + r * K / G,
+                                      c + r * K / G);
             for (int k = 0; k < K; k++) {
                 float v = a[r * K / G + k / G] * (float)u[r * K + k] + c[r * K / G + k / G];
                 /* a * u + c in float may round differently from to_f32's
@@ -182,9 +183,53 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
             }
         }
         CHECK_MSG(exact, "%s: to_u8 does not reproduce to_f32", tr->name);
+        /* every instruction set's to_u8 gives the reference's bytes */
+        for (int isa = 1; isa <= (int)best; isa++) {
+            nt_to_u8_fn fn = tr->to_u8[isa];
+            if (!fn)
+                continue;
+            uint8_t *u2 = malloc((size_t)K);
+            float *a2 = malloc(sizeof(float) * K / G), *c2 = malloc(sizeof(float) * K / G);
+            int same = 1;
+            for (int r = 0; r < WROWS; r++) {
+                fn(w + r * row_bytes, K, u2, a2, c2);
+                same &= memcmp(u2, u + r * K, (size_t)K) == 0 &&
+                        memcmp(a2, a + r * K / G, sizeof(float) * K / G) == 0 &&
+                        memcmp(c2, c + r * K / G, sizeof(float) * K / G) == 0;
+            }
+            CHECK_MSG(same, "%s: to_u8 at isa %d differs from the reference", tr->name, isa);
+            free(u2);
+            free(a2);
+            free(c2);
+        }
         uint8_t *pu = nt_alloc_aligned((size_t)K * NT_Q8_PANEL_ROWS);
         float *pa = malloc(sizeof(float) * K / G * NT_Q8_PANEL_ROWS);
         float *pc = malloc(sizeof(float) * K / G * NT_Q8_PANEL_ROWS);
+        /* every packer lays out the reference's bytes, also for a k whose
+         * four-byte groups are not a multiple of 16 (a partial panel too) */
+        for (int isa = 1; isa <= (int)best; isa++) {
+            nt_q8_panel_pack_fn pack = nt_q8_panel_pack_table[isa];
+            if (!pack)
+                continue;
+            uint8_t *ref = nt_alloc_aligned((size_t)K * NT_Q8_PANEL_ROWS);
+            float *ra = malloc(sizeof(float) * K / G * NT_Q8_PANEL_ROWS);
+            float *rc = malloc(sizeof(float) * K / G * NT_Q8_PANEL_ROWS);
+            int same = 1;
+            for (int64_t kk = K - 32; kk <= K; kk += 32)
+                for (int nr = 19; nr <= NT_Q8_PANEL_ROWS; nr += NT_Q8_PANEL_ROWS - 19) {
+                    nt_q8_panel p1, p2;
+                    nt_q8_panel_pack_table[NT_ISA_GENERIC](u, a, c, kk, G, nr, &p1, ref, ra, rc);
+                    pack(u, a, c, kk, G, nr, &p2, pu, pa, pc);
+                    size_t n_groups = (size_t)(kk / G) * NT_Q8_PANEL_ROWS;
+                    same &= memcmp(ref, pu, (size_t)kk * NT_Q8_PANEL_ROWS) == 0 &&
+                            memcmp(ra, pa, sizeof(float) * n_groups) == 0 &&
+                            memcmp(rc, pc, sizeof(float) * n_groups) == 0;
+                }
+            CHECK_MSG(same, "%s: int8 panel packing at isa %d differs", tr->name, isa);
+            nt_free_aligned(ref);
+            free(ra);
+            free(rc);
+        }
         for (int isa = 0; isa <= (int)best; isa++) {
             nt_gemm_q8_tile_fn fn = nt_gemm_q8_tile_table[isa];
             if (isa > 0 && !fn)
@@ -195,8 +240,9 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
             for (int r0 = 0; r0 < WROWS; r0 += NT_Q8_PANEL_ROWS) {
                 int nr = WROWS - r0 < NT_Q8_PANEL_ROWS ? WROWS - r0 : NT_Q8_PANEL_ROWS;
                 nt_q8_panel panel;
-                nt_q8_panel_pack(u + r0 * K, a + r0 * K / G, c + r0 * K / G, K, G, nr,
-                                 &panel, pu, pa, pc);
+                nt_q8_panel_pack_fn pack;
+                NT_ISA_RESOLVE(pack, nt_q8_panel_pack_table, isa);
+                pack(u + r0 * K, a + r0 * K / G, c + r0 * K / G, K, G, nr, &panel, pu, pa, pc);
                 float y[ROWS][NT_Q8_PANEL_ROWS + 1];
                 for (int i = 0; i < ROWS; i++)
                     y[i][nr] = 12345.0f; /* must stay: only nr columns written */

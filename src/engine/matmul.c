@@ -110,10 +110,10 @@ static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
     for (int64_t r = r0; r < r0 + NT_GEMM_NR && r < N; r += NT_Q8_PANEL_ROWS) {
         int nr = (int)(N - r < NT_Q8_PANEL_ROWS ? N - r : NT_Q8_PANEL_ROWS);
         for (int j = 0; j < nr; j++)
-            tr->to_u8((const char *)w->data + (uint64_t)(r + j) * w->row_bytes, K,
+            k->to_u8[w->dtype]((const char *)w->data + (uint64_t)(r + j) * w->row_bytes, K,
                       u + j * K, a + j * groups, c + j * groups);
         nt_q8_panel panel;
-        nt_q8_panel_pack(u, a, c, K, tr->u8_group, nr, &panel, pu, pa, pc);
+        k->q8_panel_pack(u, a, c, K, tr->u8_group, nr, &panel, pu, pa, pc);
         for (int i = 0; i < job->m; i += NT_Q8_GEMM_MR) {
             int rows = job->m - i < NT_Q8_GEMM_MR ? job->m - i : NT_Q8_GEMM_MR;
             k->gemm_q8_tile(rows, job->xq, i, &panel, t->y + (int64_t)i * N + r, N, nr);
@@ -125,7 +125,7 @@ static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
 /* Whether this target's prefill runs on the integer GEMM (given x in
  * 8 bits, which needs whole blocks of 32 columns: whole to_u8 groups). */
 static int uses_q8_gemm(const nt_kernels *k, const nt_matrix *w) {
-    return k->gemm_q8_tile && nt_dtype_traits_of(w->dtype)->to_u8;
+    return k->gemm_q8_tile && k->to_u8[w->dtype];
 }
 
 /* The prefill strategy for one panel: rows [r0, r0 + NT_GEMM_NR). */

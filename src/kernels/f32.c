@@ -9,6 +9,8 @@
 
 #if NT_HAVE_X86
 #include <immintrin.h>
+
+#include "kernels/transpose_x86.h"
 #endif
 
 /* ---- portable C ---------------------------------------------------------- */
@@ -319,42 +321,6 @@ NT_TARGET_AVX512 static void gemm_tile_avx512(int m, int64_t k, const float *x,
     }
 }
 
-/*
- * A 16x16 transpose in four rounds. Round b pairs rows r and r | 2^b and
- * swaps bit b of the row index with bit b of the column index; after all
- * four, element (r, c) sits at (c, r). Each round is one two-source
- * permute per output row: the low row takes column c from itself where
- * bit b of c is 0, else column c - 2^b of the high row (index 16 + ...);
- * the high row takes column c + 2^b of the low row where bit b of c is 0,
- * else its own column c.
- */
-/* Index vectors for round b: [b][0] builds the low row, [b][1] the high. */
-static const int32_t transpose16_idx[4][2][16] = {
-    {{0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30},
-     {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}},
-    {{0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29},
-     {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}},
-    {{0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27},
-     {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31}},
-    {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
-     {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
-};
-
-NT_TARGET_AVX512 static inline void transpose16(__m512 r[16]) {
-    for (int b = 0; b < 4; b++) {
-        int bit = 1 << b;
-        __m512i lo_idx = _mm512_loadu_si512(transpose16_idx[b][0]);
-        __m512i hi_idx = _mm512_loadu_si512(transpose16_idx[b][1]);
-        for (int row = 0; row < 16; row++) {
-            if (row & bit)
-                continue;
-            __m512 lo = r[row], hi = r[row | bit];
-            r[row] = _mm512_permutex2var_ps(lo, lo_idx, hi);
-            r[row | bit] = _mm512_permutex2var_ps(lo, hi_idx, hi);
-        }
-    }
-}
-
 NT_TARGET_AVX512 static void pack_panel_avx512(const float *const *rows,
                                                int64_t k, float *panel) {
     int64_t p = 0;
@@ -364,7 +330,7 @@ NT_TARGET_AVX512 static void pack_panel_avx512(const float *const *rows,
             for (int j = 0; j < 16; j++)
                 r[j] = rows[jb + j] ? _mm512_loadu_ps(rows[jb + j] + p)
                                     : _mm512_setzero_ps();
-            transpose16(r);
+            nt_transpose16_ps(r);
             for (int i = 0; i < 16; i++)
                 _mm512_storeu_ps(panel + (p + i) * NT_GEMM_NR + jb, r[i]);
         }
@@ -412,7 +378,9 @@ void nt_kernels_init(nt_kernels *k, nt_isa isa) {
         NT_ISA_RESOLVE(k->to_f32[t], tr->to_f32, isa);
         NT_ISA_RESOLVE(k->dtype_dot_rows[t], tr->dot_rows, isa);
         NT_ISA_RESOLVE(k->dtype_dot_q8[t], tr->dot_q8, isa);
+        NT_ISA_RESOLVE(k->to_u8[t], tr->to_u8, isa);
     }
     NT_ISA_RESOLVE(k->quantize_q8, nt_quantize_q8_table, isa);
     NT_ISA_RESOLVE(k->gemm_q8_tile, nt_gemm_q8_tile_table, isa);
+    NT_ISA_RESOLVE(k->q8_panel_pack, nt_q8_panel_pack_table, isa);
 }

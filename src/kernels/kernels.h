@@ -79,14 +79,16 @@ typedef void (*nt_gemm_q8_tile_fn)(int m, const nt_q8_rows *x, int64_t row0,
 void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
                                const nt_q8_panel *p, float *y, int64_t ldy, int nr);
 
-/* Builds a panel (pu: 16 * k bytes, pa and pc: 16 * k / group floats) from
- * nr <= 16 rows unpacked by to_u8, row j at u + j * k, a + j * k / group. */
-void nt_q8_panel_pack(const uint8_t *u, const float *a, const float *c, int64_t k,
-                      int group, int nr, nt_q8_panel *p, uint8_t *pu, float *pa,
-                      float *pc);
+/* Builds a panel (pu: NT_Q8_PANEL_ROWS * k bytes, pa and pc: NT_Q8_PANEL_ROWS
+ * * k / group floats) from nr <= NT_Q8_PANEL_ROWS rows unpacked by to_u8,
+ * row j at u + j * k, a + j * k / group. */
+typedef void (*nt_q8_panel_pack_fn)(const uint8_t *u, const float *a, const float *c,
+                                    int64_t k, int group, int nr, nt_q8_panel *p,
+                                    uint8_t *pu, float *pa, float *pc);
 
 /* Per-instruction-set tables (NULL: fall back to a lower set). */
 extern const nt_gemm_q8_tile_fn nt_gemm_q8_tile_table[NT_ISA_COUNT];
+extern const nt_q8_panel_pack_fn nt_q8_panel_pack_table[NT_ISA_COUNT];
 extern const nt_f32_dot_rows_fn nt_f32_dot_rows_table[NT_ISA_COUNT];
 extern const nt_gemm_tile_fn nt_gemm_tile_table[NT_ISA_COUNT];
 extern const int nt_gemm_mr_table[NT_ISA_COUNT];
@@ -108,8 +110,10 @@ typedef struct nt_kernels {
     nt_to_f32_fn to_f32[NT_DTYPE_COUNT];
     nt_dot_rows_fn dtype_dot_rows[NT_DTYPE_COUNT]; /* NULL: convert + dot_rows */
     nt_dot_q8_fn dtype_dot_q8[NT_DTYPE_COUNT];     /* NULL: not quantized */
+    nt_to_u8_fn to_u8[NT_DTYPE_COUNT];             /* NULL: no integer prefill */
     nt_quantize_q8_fn quantize_q8;
     nt_gemm_q8_tile_fn gemm_q8_tile;               /* NULL: prefill in float */
+    nt_q8_panel_pack_fn q8_panel_pack;
 } nt_kernels;
 
 void nt_kernels_init(nt_kernels *k, nt_isa isa);

@@ -118,7 +118,8 @@ typedef struct nt_dtype_traits {
        dot_q8[NT_ISA_GENERIC] is set, decoding uses these, not dot_rows. */
     nt_dot_q8_fn dot_q8[NT_ISA_COUNT];
     nt_from_f32_fn from_f32;                /* required */
-    nt_to_u8_fn to_u8;    /* optional, with u8_group (16 or 32) */
+    nt_to_u8_fn to_u8[NT_ISA_COUNT]; /* optional ([NT_ISA_GENERIC] set or
+                                        not), with u8_group (16 or 32) */
     int u8_group;
 } nt_dtype_traits;
 

@@ -58,6 +58,16 @@ NT_TARGET_AVX512VNNI static inline __m512i q4_0_pair_codes(const uint8_t *b0) {
     return _mm512_and_si512(_mm512_srlv_epi16(raw, shifts), _mm512_set1_epi8(15));
 }
 
+NT_TARGET_AVX2 static void q4_0_to_u8_avx2(const void *src, int64_t n, uint8_t *u, float *a,
+                                           float *c) {
+    const block_q4_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++) {
+        _mm256_storeu_si256((__m256i *)(u + i * 32), q4_0_codes((const uint8_t *)&b[i]));
+        a[i] = nt_f16_to_f32_f16c(b[i].d);
+        c[i] = -8.0f * a[i];
+    }
+}
+
 NT_TARGET_AVX512VNNI static void q4_0_dot_q8_vnni(int64_t n, const void *row,
                                                   const nt_q8_rows *x, int m, float *out) {
     nt_block32_dot_q8_vnni(n, row, sizeof(block_q4_0), 8.0f, q4_0_pair_codes, q4_0_codes, x,
@@ -79,6 +89,11 @@ const nt_dtype_traits nt_dtype_q4_0_traits = {
 #endif
     },
     .from_f32 = q4_0_from_f32,
-    .to_u8 = q4_0_to_u8,
+    .to_u8 = {
+        [NT_ISA_GENERIC] = q4_0_to_u8,
+#if NT_HAVE_X86
+        [NT_ISA_AVX2] = q4_0_to_u8_avx2,
+#endif
+    },
     .u8_group = 32,
 };

@@ -53,7 +53,7 @@ const nt_dtype_traits nt_dtype_q4_1_traits = {
         [NT_ISA_AVX2] = q4_1_dot_q8_avx2,
 #endif
     },
-    .to_u8 = q4_1_to_u8,
+    .to_u8 = {[NT_ISA_GENERIC] = q4_1_to_u8},
     .u8_group = 32,
     .from_f32 = q4_1_from_f32,
 };

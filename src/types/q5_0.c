@@ -55,7 +55,7 @@ const nt_dtype_traits nt_dtype_q5_0_traits = {
         [NT_ISA_AVX2] = q5_0_dot_q8_avx2,
 #endif
     },
-    .to_u8 = q5_0_to_u8,
+    .to_u8 = {[NT_ISA_GENERIC] = q5_0_to_u8},
     .u8_group = 32,
     .from_f32 = q5_0_from_f32,
 };

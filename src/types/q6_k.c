@@ -281,7 +281,7 @@ const nt_dtype_traits nt_dtype_q6_k_traits = {
     .block_bytes = sizeof(block_q6_k),
     .gguf_type = 14,
     .to_f32 = {[NT_ISA_GENERIC] = q6_k_to_f32_generic},
-    .to_u8 = q6_k_to_u8,
+    .to_u8 = {[NT_ISA_GENERIC] = q6_k_to_u8},
     .u8_group = 16,
     .dot_q8 = {
         [NT_ISA_GENERIC] = q6_k_dot_q8_generic,
