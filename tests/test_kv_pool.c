@@ -168,7 +168,8 @@ static void random_workload(void) {
         bad += total(&st) != n_blocks || st.n_used < 0;
         for (int a = 0; a < SEQS; a++) {
             bad += seq[a].n_tokens != n_want[a] ||
-                   memcmp(seq[a].tokens, want[a], sizeof(int32_t) * (size_t)n_want[a]) != 0;
+                   (n_want[a] > 0 &&
+                    memcmp(seq[a].tokens, want[a], sizeof(int32_t) * (size_t)n_want[a]) != 0);
             for (int x = 0; x < seq[a].n_blocks; x++)
                 for (int b = a; b < SEQS; b++)
                     for (int y = 0; y < seq[b].n_blocks; y++) {

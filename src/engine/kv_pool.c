@@ -259,6 +259,8 @@ nt_status nt_kv_seq_commit(nt_kv_pool *pool, nt_kv_seq *seq, const int32_t *toke
         return nt_fail(err, NT_ERR_ARGUMENT,
                        "KV commit of %d tokens past the %d reserved", n,
                        seq->n_blocks * bt - seq->n_tokens);
+    if (n == 0)
+        return NT_OK;
     if (!grow_i32(&seq->tokens, &seq->cap_tokens, seq->n_tokens + n))
         return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory for a sequence's tokens");
     int full_before = seq->n_tokens / bt;
