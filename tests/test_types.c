@@ -138,9 +138,10 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
     }
 
     if (tr->dot_q8[NT_ISA_GENERIC]) {
-        /* kernels that take blocks eight at a time have a tail: blocks of
-         * 32 are also checked on rows 3 blocks short of K */
-        int64_t short_n = tr->block_elems == 32 ? K - 96 : K;
+        /* kernels that take blocks eight (or super-blocks two) at a time
+         * have a tail: rows 3 blocks of 32, or one super-block, short of K
+         * are checked too */
+        int64_t short_n = tr->block_elems == 32 ? K - 96 : K - tr->block_elems;
         double want_short[WROWS][ROWS];
         for (int r = 0; r < WROWS; r++)
             for (int i = 0; i < ROWS; i++) {
