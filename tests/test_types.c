@@ -206,10 +206,11 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
         uint8_t *pu = nt_alloc_aligned((size_t)K * NT_Q8_PANEL_ROWS);
         float *pa = malloc(sizeof(float) * K / G * NT_Q8_PANEL_ROWS);
         float *pc = malloc(sizeof(float) * K / G * NT_Q8_PANEL_ROWS);
-        /* every packer lays out the reference's bytes, also for a k whose
-         * four-byte groups are not a multiple of 16 (a partial panel too) */
+        /* every panel packer lays out the reference's bytes, also for a k
+         * whose four-byte groups are not a multiple of 16 (a partial panel
+         * too) */
         for (int isa = 1; isa <= (int)best; isa++) {
-            nt_q8_panel_pack_fn pack = nt_q8_panel_pack_table[isa];
+            nt_pack_panel_fn pack = nt_pack_panel_table[isa];
             if (!pack)
                 continue;
             uint8_t *ref = nt_alloc_aligned((size_t)K * NT_Q8_PANEL_ROWS);
@@ -219,8 +220,9 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
             for (int64_t kk = K - 32; kk <= K; kk += 32)
                 for (int nr = 19; nr <= NT_Q8_PANEL_ROWS; nr += NT_Q8_PANEL_ROWS - 19) {
                     nt_q8_panel p1, p2;
-                    nt_q8_panel_pack_table[NT_ISA_GENERIC](u, a, c, kk, G, nr, &p1, ref, ra, rc);
-                    pack(u, a, c, kk, G, nr, &p2, pu, pa, pc);
+                    nt_q8_panel_pack(nt_pack_panel_table[NT_ISA_GENERIC], u, a, c, kk, G,
+                                     nr, &p1, ref, ra, rc);
+                    nt_q8_panel_pack(pack, u, a, c, kk, G, nr, &p2, pu, pa, pc);
                     size_t n_groups = (size_t)(kk / G) * NT_Q8_PANEL_ROWS;
                     same &= memcmp(ref, pu, (size_t)kk * NT_Q8_PANEL_ROWS) == 0 &&
                             memcmp(ra, pa, sizeof(float) * n_groups) == 0 &&
@@ -241,9 +243,10 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
             for (int r0 = 0; r0 < WROWS; r0 += NT_Q8_PANEL_ROWS) {
                 int nr = WROWS - r0 < NT_Q8_PANEL_ROWS ? WROWS - r0 : NT_Q8_PANEL_ROWS;
                 nt_q8_panel panel;
-                nt_q8_panel_pack_fn pack;
-                NT_ISA_RESOLVE(pack, nt_q8_panel_pack_table, isa);
-                pack(u + r0 * K, a + r0 * K / G, c + r0 * K / G, K, G, nr, &panel, pu, pa, pc);
+                nt_pack_panel_fn pack;
+                NT_ISA_RESOLVE(pack, nt_pack_panel_table, isa);
+                nt_q8_panel_pack(pack, u + r0 * K, a + r0 * K / G, c + r0 * K / G, K, G, nr,
+                                 &panel, pu, pa, pc);
                 float y[ROWS][NT_Q8_PANEL_ROWS + 1];
                 for (int i = 0; i < ROWS; i++)
                     y[i][nr] = 12345.0f; /* must stay: only nr columns written */

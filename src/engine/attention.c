@@ -145,7 +145,7 @@ static void pack_kv_task(void *arg, int ith, int nth) {
     nt_split_range((int64_t)hp->n_head_kv * key_panels(n_keys), 1, ith, nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
         int hk = (int)(u % hp->n_head_kv), b = (int)(u / hp->n_head_kv);
-        const float *rows[NT_GEMM_NR];
+        const void *rows[NT_GEMM_NR];
         for (int r = 0; r < NT_GEMM_NR; r++) {
             int t = b * NT_GEMM_NR + r;
             rows[r] = t < n_keys ? kc + t * kv_dim + (int64_t)hk * hd : NULL;

@@ -113,7 +113,7 @@ static void gemm_panel_q8(const matmul_job *job, const nt_matmul_target *t,
             k->to_u8[w->dtype]((const char *)w->data + (uint64_t)(r + j) * w->row_bytes, K,
                       u + j * K, a + j * groups, c + j * groups);
         nt_q8_panel panel;
-        k->q8_panel_pack(u, a, c, K, tr->u8_group, nr, &panel, pu, pa, pc);
+        nt_q8_panel_pack(k->pack_panel, u, a, c, K, tr->u8_group, nr, &panel, pu, pa, pc);
         for (int i = 0; i < job->m; i += NT_Q8_GEMM_MR) {
             int rows = job->m - i < NT_Q8_GEMM_MR ? job->m - i : NT_Q8_GEMM_MR;
             k->gemm_q8_tile(rows, job->xq, i, &panel, t->y + (int64_t)i * N + r, N, nr);
@@ -139,7 +139,7 @@ static void gemm_panel(const matmul_job *job, const nt_matmul_target *t,
     int mr = k->gemm_mr;
     for (int64_t c = 0; c < K; c += NT_MATMUL_KC) {
         int64_t kc = K - c < NT_MATMUL_KC ? K - c : NT_MATMUL_KC;
-        const float *rows[NT_GEMM_NR];
+        const void *rows[NT_GEMM_NR];
         for (int j = 0; j < NT_GEMM_NR; j++)
             rows[j] = j < nr ? row_as_f32(k, w, r0 + j, c, kc,
                                           rows_f32 + (int64_t)j * NT_MATMUL_KC)

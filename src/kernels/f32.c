@@ -5,6 +5,8 @@
  * The portable versions are the reference; the SIMD versions differ from
  * them only in summation order.
  */
+#include <string.h>
+
 #include "kernels/kernels.h"
 
 #if NT_HAVE_X86
@@ -59,13 +61,20 @@ static void gemm_tile_generic(int m, int64_t k, const float *x, int64_t ldx,
                 accumulate ? y[(int64_t)i * ldy + j] + acc[i][j] : acc[i][j];
 }
 
-static void pack_panel_generic(const float *const *rows, int64_t k,
-                               float *panel) {
-    for (int j = 0; j < NT_GEMM_NR; j++) {
-        const float *r = rows[j];
-        for (int64_t p = 0; p < k; p++)
-            panel[p * NT_GEMM_NR + j] = r ? r[p] : 0.0f;
-    }
+/* Elements p0 .. k - 1 of the panel (pack_panel), one at a time. */
+static void pack_panel_from(const void *const *rows, int64_t p0, int64_t k, void *panel) {
+    for (int j = 0; j < NT_GEMM_NR; j++)
+        for (int64_t p = p0; p < k; p++) {
+            char *dst = (char *)panel + (p * NT_GEMM_NR + j) * 4;
+            if (rows[j])
+                memcpy(dst, (const char *)rows[j] + p * 4, 4);
+            else
+                memset(dst, 0, 4);
+        }
+}
+
+static void pack_panel_generic(const void *const *rows, int64_t k, void *panel) {
+    pack_panel_from(rows, 0, k, panel);
 }
 
 /* ---- AVX2 + FMA ---------------------------------------------------------- */
@@ -321,22 +330,21 @@ NT_TARGET_AVX512 static void gemm_tile_avx512(int m, int64_t k, const float *x,
     }
 }
 
-NT_TARGET_AVX512 static void pack_panel_avx512(const float *const *rows,
-                                               int64_t k, float *panel) {
+NT_TARGET_AVX512 static void pack_panel_avx512(const void *const *rows, int64_t k,
+                                               void *panel) {
     int64_t p = 0;
     for (; p + 16 <= k; p += 16)
         for (int jb = 0; jb < NT_GEMM_NR; jb += 16) {
-            __m512 r[16];
+            __m512i r[16];
             for (int j = 0; j < 16; j++)
-                r[j] = rows[jb + j] ? _mm512_loadu_ps(rows[jb + j] + p)
-                                    : _mm512_setzero_ps();
-            nt_transpose16_ps(r);
+                r[j] = rows[jb + j]
+                           ? _mm512_loadu_si512((const char *)rows[jb + j] + p * 4)
+                           : _mm512_setzero_si512();
+            nt_transpose16_epi32(r);
             for (int i = 0; i < 16; i++)
-                _mm512_storeu_ps(panel + (p + i) * NT_GEMM_NR + jb, r[i]);
+                _mm512_storeu_si512((char *)panel + ((p + i) * NT_GEMM_NR + jb) * 4, r[i]);
         }
-    for (; p < k; p++)
-        for (int j = 0; j < NT_GEMM_NR; j++)
-            panel[p * NT_GEMM_NR + j] = rows[j] ? rows[j][p] : 0.0f;
+    pack_panel_from(rows, p, k, panel);
 }
 
 #endif /* NT_HAVE_X86 */
@@ -382,5 +390,4 @@ void nt_kernels_init(nt_kernels *k, nt_isa isa) {
     }
     NT_ISA_RESOLVE(k->quantize_q8, nt_quantize_q8_table, isa);
     NT_ISA_RESOLVE(k->gemm_q8_tile, nt_gemm_q8_tile_table, isa);
-    NT_ISA_RESOLVE(k->q8_panel_pack, nt_q8_panel_pack_table, isa);
 }

@@ -15,29 +15,6 @@
 
 #include "kernels/kernels.h"
 
-/* Four-byte groups q0 .. q1 - 1 of the panel's rows (zeros past nr). */
-static void pack_groups(const uint8_t *u, int64_t k, int nr, int64_t q0, int64_t q1,
-                        uint8_t *pu) {
-    for (int64_t q = q0; q < q1; q++)
-        for (int j = 0; j < NT_Q8_PANEL_ROWS; j++) {
-            uint8_t *dst = pu + (q * NT_Q8_PANEL_ROWS + j) * 4;
-            if (j < nr)
-                memcpy(dst, u + (int64_t)j * k + q * 4, 4);
-            else
-                memset(dst, 0, 4);
-        }
-}
-
-/* The panel's scales and offsets: group g of row j at g * NT_Q8_PANEL_ROWS + j. */
-static void pack_scales(const float *a, const float *c, int64_t groups, int nr, float *pa,
-                        float *pc) {
-    for (int j = 0; j < NT_Q8_PANEL_ROWS; j++)
-        for (int64_t g = 0; g < groups; g++) {
-            pa[g * NT_Q8_PANEL_ROWS + j] = j < nr ? a[(int64_t)j * groups + g] : 0.0f;
-            pc[g * NT_Q8_PANEL_ROWS + j] = j < nr ? c[(int64_t)j * groups + g] : 0.0f;
-        }
-}
-
 /* The reference, and what the tests hold the SIMD version to. */
 void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
                                const nt_q8_panel *p, float *y, int64_t ldy, int nr) {
@@ -67,8 +44,6 @@ void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
 
 #if NT_HAVE_X86
 #include <immintrin.h>
-
-#include "kernels/transpose_x86.h"
 
 /*
  * M activation rows by 32 weight rows (two 512-bit registers of 16 rows);
@@ -168,43 +143,22 @@ const nt_gemm_q8_tile_fn nt_gemm_q8_tile_table[NT_ISA_COUNT] = {
 #endif
 };
 
-/* Interleaves nr rows unpacked by to_u8 (row j at u + j * k, and its scales
- * and offsets at a + j * k / G, c + j * k / G) into the panel layout;
- * missing rows are zeros. The reference. */
-static void q8_panel_pack_generic(const uint8_t *u, const float *a, const float *c,
-                                  int64_t k, int group, int nr, nt_q8_panel *p,
-                                  uint8_t *pu, float *pa, float *pc) {
-    pack_groups(u, k, nr, 0, k / 4, pu);
-    pack_scales(a, c, k / group, nr, pa, pc);
+_Static_assert(NT_Q8_PANEL_ROWS == NT_GEMM_NR,
+               "an int8 panel is packed by the float panels' transpose");
+
+void nt_q8_panel_pack(nt_pack_panel_fn pack, const uint8_t *u, const float *a,
+                      const float *c, int64_t k, int group, int nr, nt_q8_panel *p,
+                      uint8_t *pu, float *pa, float *pc) {
+    int64_t groups = k / group;
+    const void *rows[NT_Q8_PANEL_ROWS];
+    for (int j = 0; j < NT_Q8_PANEL_ROWS; j++)
+        rows[j] = j < nr ? u + (int64_t)j * k : NULL;
+    pack(rows, k / 4, pu);
+    for (int j = 0; j < NT_Q8_PANEL_ROWS; j++)
+        rows[j] = j < nr ? a + (int64_t)j * groups : NULL;
+    pack(rows, groups, pa);
+    for (int j = 0; j < NT_Q8_PANEL_ROWS; j++)
+        rows[j] = j < nr ? c + (int64_t)j * groups : NULL;
+    pack(rows, groups, pc);
     *p = (nt_q8_panel){pu, pa, pc, k, group};
 }
-
-#if NT_HAVE_X86
-/* The same with 16x16 transposes of four-byte groups. */
-NT_TARGET_AVX512 static void q8_panel_pack_avx512(const uint8_t *u, const float *a,
-                                                  const float *c, int64_t k, int group,
-                                                  int nr, nt_q8_panel *p, uint8_t *pu,
-                                                  float *pa, float *pc) {
-    int64_t groups4 = k / 4, q = 0;
-    for (; q + 16 <= groups4; q += 16)
-        for (int jb = 0; jb < NT_Q8_PANEL_ROWS; jb += 16) {
-            __m512i r[16];
-            for (int j = 0; j < 16; j++)
-                r[j] = jb + j < nr ? _mm512_loadu_si512(u + (int64_t)(jb + j) * k + q * 4)
-                                   : _mm512_setzero_si512();
-            nt_transpose16_epi32(r);
-            for (int i = 0; i < 16; i++)
-                _mm512_storeu_si512(pu + ((q + i) * NT_Q8_PANEL_ROWS + jb) * 4, r[i]);
-        }
-    pack_groups(u, k, nr, q, groups4, pu);
-    pack_scales(a, c, k / group, nr, pa, pc);
-    *p = (nt_q8_panel){pu, pa, pc, k, group};
-}
-#endif
-
-const nt_q8_panel_pack_fn nt_q8_panel_pack_table[NT_ISA_COUNT] = {
-    [NT_ISA_GENERIC] = q8_panel_pack_generic,
-#if NT_HAVE_X86
-    [NT_ISA_AVX512] = q8_panel_pack_avx512,
-#endif
-};

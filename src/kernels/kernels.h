@@ -37,12 +37,13 @@ typedef void (*nt_gemm_tile_fn)(int m, int64_t k, const float *x, int64_t ldx,
                                 int nr, int accumulate);
 
 /*
- * panel[p * NT_GEMM_NR + j] = rows[j][p] for p < k, j < NT_GEMM_NR: the
- * transpose that packs weight rows (already float32) for gemm_tile.
- * rows[j] == NULL stands for a row of zeros (past the matrix's end).
+ * panel[p * NT_GEMM_NR + j] = rows[j][p] for p < k, j < NT_GEMM_NR, on
+ * 32-bit elements: the transpose that packs weight rows (already float32)
+ * for gemm_tile, and the four-byte groups and scales of an int8 panel
+ * (nt_q8_panel_pack). rows[j] == NULL stands for a row of zeros (past the
+ * matrix's end). Elements are moved as bits, never as float values.
  */
-typedef void (*nt_pack_panel_fn)(const float *const *rows, int64_t k,
-                                 float *panel);
+typedef void (*nt_pack_panel_fn)(const void *const *rows, int64_t k, void *panel);
 
 typedef float (*nt_f32_dot_fn)(int64_t n, const float *a, const float *b);
 /* y += alpha * x */
@@ -81,14 +82,14 @@ void nt_gemm_q8_tile_reference(int m, const nt_q8_rows *x, int64_t row0,
 
 /* Builds a panel (pu: NT_Q8_PANEL_ROWS * k bytes, pa and pc: NT_Q8_PANEL_ROWS
  * * k / group floats) from nr <= NT_Q8_PANEL_ROWS rows unpacked by to_u8,
- * row j at u + j * k, a + j * k / group. */
-typedef void (*nt_q8_panel_pack_fn)(const uint8_t *u, const float *a, const float *c,
-                                    int64_t k, int group, int nr, nt_q8_panel *p,
-                                    uint8_t *pu, float *pa, float *pc);
+ * row j at u + j * k, a + j * k / group, with the context's pack_panel
+ * (the layout is that transpose, on four-byte groups). */
+void nt_q8_panel_pack(nt_pack_panel_fn pack, const uint8_t *u, const float *a,
+                      const float *c, int64_t k, int group, int nr, nt_q8_panel *p,
+                      uint8_t *pu, float *pa, float *pc);
 
 /* Per-instruction-set tables (NULL: fall back to a lower set). */
 extern const nt_gemm_q8_tile_fn nt_gemm_q8_tile_table[NT_ISA_COUNT];
-extern const nt_q8_panel_pack_fn nt_q8_panel_pack_table[NT_ISA_COUNT];
 extern const nt_f32_dot_rows_fn nt_f32_dot_rows_table[NT_ISA_COUNT];
 extern const nt_gemm_tile_fn nt_gemm_tile_table[NT_ISA_COUNT];
 extern const int nt_gemm_mr_table[NT_ISA_COUNT];
@@ -113,7 +114,6 @@ typedef struct nt_kernels {
     nt_to_u8_fn to_u8[NT_DTYPE_COUNT];             /* NULL: no integer prefill */
     nt_quantize_q8_fn quantize_q8;
     nt_gemm_q8_tile_fn gemm_q8_tile;               /* NULL: prefill in float */
-    nt_q8_panel_pack_fn q8_panel_pack;
 } nt_kernels;
 
 void nt_kernels_init(nt_kernels *k, nt_isa isa);

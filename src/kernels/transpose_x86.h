@@ -45,14 +45,4 @@ NT_TARGET_AVX512 static inline void nt_transpose16_epi32(__m512i r[16]) {
     }
 }
 
-/* The same on floats (a permute moves bits: no value changes). */
-NT_TARGET_AVX512 static inline void nt_transpose16_ps(__m512 r[16]) {
-    __m512i v[16];
-    for (int i = 0; i < 16; i++)
-        v[i] = _mm512_castps_si512(r[i]);
-    nt_transpose16_epi32(v);
-    for (int i = 0; i < 16; i++)
-        r[i] = _mm512_castsi512_ps(v[i]);
-}
-
 #endif
