@@ -22,6 +22,7 @@ static const struct {
     {"chat", cmd_chat, "an interactive conversation (tools, passages, /save, /load)"},
     {"quantize", cmd_quantize, "write a model as GGUF in a 4- to 8-bit type (AWQ too)"},
     {"convert", cmd_convert, "write an HF checkpoint as GGUF (f16, bf16, f32)"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server (continuous batching)"},
 };
 
 static void usage(FILE *out) {

@@ -475,8 +475,13 @@ typedef struct nt_reply_parser nt_reply_parser;
 typedef enum nt_event_type {
     NT_EVENT_CONTENT = 1, /* text: more of the reply's content */
     NT_EVENT_TOOL_CALL,   /* name, arguments, index */
-    NT_EVENT_TOKEN        /* nt_generate only: a token was sampled (sample) */
+    NT_EVENT_TOKEN,       /* nt_generate and the scheduler: a token was
+                             sampled (sample) */
+    NT_EVENT_DONE         /* the scheduler only: the request is over (result);
+                             always its last event */
 } nt_event_type;
+
+typedef struct nt_generation nt_generation;
 
 typedef struct nt_event {
     nt_event_type type;
@@ -489,6 +494,8 @@ typedef struct nt_event {
                               as the model wrote it) */
     int index;             /* TOOL_CALL: 0 for the reply's first call, ... */
     const nt_sample *sample; /* TOKEN: the token and its logprobs */
+    const nt_generation *result; /* DONE: how it ended, token counts, times */
+    uint64_t request;      /* the scheduler only: the request's id */
 } nt_event;
 
 /* Called for each event; the pointers in it are valid during the call.
@@ -567,6 +574,119 @@ nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
                       nt_sampler *sampler, const int32_t *prompt, int n_prompt,
                       const nt_generate_params *params, nt_event_fn fn,
                       void *user, nt_generation *result, nt_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Serving many requests at once                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A scheduler generates replies for many requests together (continuous
+ * batching): one step runs the model once over a batch holding the next
+ * token of every running reply and chunks of prompts being read, so the
+ * weights are read once for all of them. Requests join between steps;
+ * a long prompt is read in chunks of chunk_tokens, so that running
+ * replies keep flowing; a finished or cancelled request leaves at once
+ * and gives back its cache.
+ *
+ * The KV cache is one pool of n_ctx positions in blocks of block_tokens,
+ * shared by all sequences. A prompt that begins with tokens whose blocks
+ * are cached (an NPC's system prompt and lore, the conversation so far,
+ * another request's prompt) takes those blocks instead of computing them.
+ * A request is admitted when the pool can hold its prompt and its
+ * max_tokens (or its sequence's limit, n_seq_ctx, without max_tokens),
+ * so that no running reply ever waits for memory; otherwise it queues.
+ *
+ * Batch invariance: unless batch_dependent is set, what a request
+ * generates does not depend on the other requests in the batch, to the
+ * bit: each token's computation is the same whatever shares its step (a
+ * prompt token always takes the prefill kernels, a reply token the decode
+ * kernels, one row at a time). With batch_dependent, steps of many replies
+ * use the prefill kernels for all of them, which is faster but changes
+ * the last bits of the logits with the batch. (Which blocks of a prompt
+ * were cached can still change those bits: a cached block computed while
+ * generating an earlier reply holds the decode kernels' rounding.)
+ *
+ * Threads: submit, cancel, stop and get_stats may be called from any
+ * thread. step (or run, which calls it) runs in one thread, and the
+ * requests' event callbacks are called from there.
+ */
+typedef struct nt_scheduler nt_scheduler;
+
+typedef struct nt_scheduler_params {
+    int n_ctx;           /* KV cache positions for all sequences; 0: 4 * n_seq_ctx */
+    int n_seq_ctx;       /* most positions of one sequence (prompt and reply);
+                            0: the model's context length */
+    int n_parallel;      /* most requests running at once; 0: 4 */
+    int n_threads;       /* 0: one per CPU */
+    int chunk_tokens;    /* most prompt tokens read per step; 0: 256 */
+    int block_tokens;    /* positions per cache block; 0: 16 */
+    int batch_dependent; /* 1: faster, not batch-invariant (see above) */
+    nt_simd simd;
+} nt_scheduler_params;
+
+nt_scheduler_params nt_scheduler_default_params(void);
+
+/* The model and tokenizer must outlive the scheduler. */
+nt_scheduler *nt_scheduler_new(nt_model *model, const nt_tokenizer *tok,
+                               const nt_scheduler_params *params, nt_error *err);
+/* Ends every request (each gets its DONE event, finish CANCELLED) and frees
+ * the scheduler. Not while a step runs in another thread: stop it first. */
+void nt_scheduler_free(nt_scheduler *s);
+
+typedef struct nt_request_params {
+    nt_sampler_params sampling;
+    nt_generate_params generate;
+    /* Text the reply starts with, given by the caller (e.g. "<toolcall>" to
+       force a tool call): it is already at the end of the prompt's tokens,
+       and it is fed to the reply parser before the first generated token,
+       so it belongs to the reply's content or tool calls. NULL: none. */
+    const char *reply_prefix;
+    /* Receives the request's events, from the thread that runs the steps;
+       returning nonzero cancels the request (its DONE event follows). */
+    nt_event_fn fn;
+    void *user;
+} nt_request_params;
+
+/*
+ * Queues a request for a reply to `prompt` (token ids, copied). Returns
+ * its id (> 0), or 0 on failure: NT_ERR_CONTEXT_FULL when the prompt leaves
+ * no room for a token of reply in n_seq_ctx, NT_ERR_ARGUMENT for an id
+ * outside the vocabulary or invalid sampling parameters. Once accepted, a
+ * request gets exactly one DONE event, whatever happens.
+ */
+uint64_t nt_scheduler_submit(nt_scheduler *s, const int32_t *prompt, int n_prompt,
+                             const nt_request_params *params, nt_error *err);
+
+/* Cancels a request (its DONE event, finish CANCELLED, comes from the next
+ * step). Returns 1, or 0 if no such request is queued or running. */
+int nt_scheduler_cancel(nt_scheduler *s, uint64_t id);
+
+/* Runs one step: admits what fits, reads prompt chunks, generates one token
+ * for every running reply, delivers events. Returns the number of requests
+ * queued or running after it, or -1 on failure (err says why; the requests
+ * of the failed step have been ended). */
+int nt_scheduler_step(nt_scheduler *s, nt_error *err);
+/* Steps until nt_scheduler_stop(), sleeping while there is nothing to do. */
+void nt_scheduler_run(nt_scheduler *s);
+void nt_scheduler_stop(nt_scheduler *s);
+
+typedef struct nt_scheduler_stats {
+    int n_running;            /* requests in the batch */
+    int n_queued;             /* waiting to be admitted */
+    int n_parallel;
+    int n_seq_ctx;
+    int kv_blocks;            /* the pool */
+    int kv_blocks_used;       /* held by running sequences */
+    int kv_blocks_cached;     /* held by none, kept for prefix reuse */
+    int block_tokens;
+    uint64_t requests;        /* finished, all reasons */
+    uint64_t prompt_tokens;   /* of admitted requests */
+    uint64_t prompt_tokens_reused; /* of which came from the cache */
+    uint64_t generated_tokens;
+    uint64_t steps;
+} nt_scheduler_stats;
+
+void nt_scheduler_get_stats(nt_scheduler *s, nt_scheduler_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,17 @@ while read -r pkg _; do
     [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done < deps/debian-packages.txt
 
+# Node.js and npm run the server tests (tests/server, the official OpenAI
+# client). Node 18 or later will do (Debian 12 has 18), or NodeSource's (whose
+# nodejs bundles npm and conflicts with Debian's npm package), so they are
+# installed only when the commands are missing, not from the list above.
+for tool in node npm; do
+    if ! command -v "$tool" >/dev/null; then
+        missing+=(nodejs npm)
+        break
+    fi
+done
+
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -eq 0 ]]; then

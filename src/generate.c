@@ -1,11 +1,9 @@
 /*
  * generate.c - one reply: prompt in, tokens sampled, text parsed, stop.
  *
- * The loop, per token: sample from the last logits; report the token; end
- * the reply if it is eos or <extra_id_1> (the start of the next turn);
- * otherwise decode it, feed its text to the reply parser (tool calls, stop
- * strings, with <extra_id_1> as a stop string too, for tokenizers that spell
- * it in pieces); end at max_tokens or a full context; else evaluate it and
+ * The loop, per token: sample from the last logits; hand the token to the
+ * reply (reply.h: its event, eos or <extra_id_1>, its text through the
+ * reply parser); end at max_tokens or a full context; else evaluate it and
  * go on. The token that ends a reply is sampled but never evaluated, so the
  * cache holds the prompt and the reply before it.
  *
@@ -19,8 +17,7 @@
 
 #include "engine/context.h"
 #include "internal.h"
-
-static const char END_OF_TURN[] = "<extra_id_1>";
+#include "reply.h"
 
 const char *nt_finish_reason_name(nt_finish_reason reason) {
     switch (reason) {
@@ -42,43 +39,11 @@ nt_generate_params nt_generate_default_params(void) {
     return p;
 }
 
-typedef struct run {
-    nt_event_fn fn;
-    void *user;
-    int n_tool_calls;
-    int cancelled;
-} run;
-
-/* Passes the parser's events on, counting calls. */
-static int relay(const nt_event *e, void *user) {
-    run *r = user;
-    if (e->type == NT_EVENT_TOOL_CALL)
-        r->n_tool_calls++;
-    if (r->fn && r->fn(e, r->user) != 0) {
-        r->cancelled = 1;
-        return 1;
-    }
-    return 0;
-}
-
 static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb) {
     int n = 0;
     while (n < na && n < nb && a[n] == b[n])
         n++;
     return n;
-}
-
-/* The parser's verdict on more text as a finish reason (NONE: go on), or
- * an error when it ran out of memory. */
-static nt_status parsed(int verdict, int n_stop, const run *r,
-                        nt_finish_reason *finish, nt_error *err) {
-    if (verdict < 0 && !r->cancelled)
-        return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory parsing the reply");
-    *finish = verdict < 0    ? NT_FINISH_CANCELLED
-              : verdict == 0 ? NT_FINISH_NONE
-              : verdict - 1 == n_stop ? NT_FINISH_END_OF_TURN
-                                      : NT_FINISH_STOP;
-    return NT_OK;
 }
 
 nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
@@ -115,21 +80,9 @@ nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
                        "the prompt has %d tokens and the context holds %d: "
                        "no room is left for a reply", n_prompt, n_ctx);
 
-    /* stop strings: the caller's, then <extra_id_1> */
-    const char **stop = malloc(((size_t)params->n_stop + 1) * sizeof *stop);
-    if (!stop)
-        return nt_fail(err, NT_ERR_NO_MEMORY, "out of memory");
-    for (int i = 0; i < params->n_stop; i++)
-        stop[i] = params->stop[i];
-    stop[params->n_stop] = END_OF_TURN;
-    nt_reply_parser *parser = nt_reply_parser_new(
-        stop, params->n_stop + 1, params->parse_tool_calls ? 0 : NT_REPLY_RAW, err);
-    free(stop);
-    nt_detokenizer *detok = parser ? nt_detokenizer_new(tok, 0, err) : NULL;
-    if (!detok) {
-        nt_reply_parser_free(parser);
+    nt_reply *reply = nt_reply_new(tok, params, fn, user, 0, err);
+    if (!reply)
         return err ? err->status : NT_ERR_NO_MEMORY;
-    }
 
     nt_status st = NT_OK;
     double t0 = nt_time_seconds();
@@ -146,9 +99,6 @@ nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
     double t1 = nt_time_seconds();
     result->prompt_seconds = t1 - t0;
 
-    int32_t eos = nt_tokenizer_eos(tok);
-    int32_t end_of_turn = nt_tokenizer_find(tok, END_OF_TURN, sizeof END_OF_TURN - 1);
-    run r = {.fn = fn, .user = user};
     nt_finish_reason finish = NT_FINISH_NONE;
     while (st == NT_OK && finish == NT_FINISH_NONE) {
         nt_sample sample;
@@ -163,29 +113,8 @@ nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
         }
         result->n_generated++;
         st = nt_sampler_accept(sampler, id, err);
-        if (st != NT_OK)
-            break;
-        nt_event token_event = {.type = NT_EVENT_TOKEN, .sample = &sample};
-        if (fn && fn(&token_event, user) != 0) {
-            finish = NT_FINISH_CANCELLED;
-            break;
-        }
-        if (id == eos) {
-            finish = NT_FINISH_EOS;
-            break;
-        }
-        if (id == end_of_turn) {
-            finish = NT_FINISH_END_OF_TURN;
-            break;
-        }
-        size_t len;
-        const char *text = nt_detokenizer_push(detok, id, &len, err);
-        if (!text) {
-            st = err ? err->status : NT_ERR_NO_MEMORY;
-            break;
-        }
-        st = parsed(nt_reply_parser_push(parser, text, len, relay, &r),
-                    params->n_stop, &r, &finish, err);
+        if (st == NT_OK)
+            st = nt_reply_token(reply, id, &sample, &finish, err);
         if (st != NT_OK || finish != NT_FINISH_NONE)
             break;
         if (params->max_tokens > 0 && result->n_generated >= params->max_tokens)
@@ -195,31 +124,11 @@ nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
         else
             st = nt_eval(ctx, &id, 1, NT_LOGITS_LAST, err);
     }
-
-    /* the decoder's held-back tail, then the parser's */
-    if (st == NT_OK && finish != NT_FINISH_STOP && finish != NT_FINISH_CANCELLED &&
-        finish != NT_FINISH_END_OF_TURN) {
-        size_t len;
-        const char *text = nt_detokenizer_flush(detok, &len, err);
-        if (!text) {
-            st = err ? err->status : NT_ERR_NO_MEMORY;
-        } else {
-            nt_finish_reason late = NT_FINISH_NONE;
-            st = parsed(nt_reply_parser_push(parser, text, len, relay, &r),
-                        params->n_stop, &r, &late, err);
-            if (late != NT_FINISH_NONE)
-                finish = late;
-        }
-    }
-    if (st == NT_OK && finish != NT_FINISH_CANCELLED &&
-        nt_reply_parser_finish(parser, relay, &r) != 0 && !r.cancelled)
-        st = nt_fail(err, NT_ERR_NO_MEMORY, "out of memory parsing the reply");
-    if (r.cancelled)
-        finish = NT_FINISH_CANCELLED;
+    if (st == NT_OK)
+        st = nt_reply_end(reply, &finish, err);
     result->finish = finish;
-    result->n_tool_calls = r.n_tool_calls;
+    result->n_tool_calls = nt_reply_tool_calls(reply);
     result->generate_seconds = nt_time_seconds() - t1;
-    nt_detokenizer_free(detok);
-    nt_reply_parser_free(parser);
+    nt_reply_free(reply);
     return st;
 }

@@ -32,37 +32,7 @@ n_vocab=2048
 
 rm -rf "$scratch"
 mkdir -p "$scratch" || exit 2
-out=$scratch/stdout
-err=$scratch/stderr
-passed=0
-failed=0
-
-fail() {
-    failed=$((failed + 1))
-    echo "FAIL: $*" >&2
-}
-
-# check NAME WANT_RC NEEDLE COMMAND...: COMMAND must exit with WANT_RC and,
-# unless NEEDLE is empty, say NEEDLE on stderr; its output stays in $out and
-# $err for further checks. Returns 1 (having counted a failure) otherwise.
-check() {
-    local name=$1 want=$2 needle=$3
-    shift 3
-    "$@" >"$out" 2>"$err"
-    local rc=$?
-    if grep -qE 'Sanitizer|runtime error' "$err"; then
-        fail "$name: sanitizer report:"
-        cat "$err" >&2
-    elif [ "$rc" -ne "$want" ]; then
-        fail "$name: exit code $rc, want $want; stderr: $(head -c 2000 "$err")"
-    elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$err"; then
-        fail "$name: stderr does not mention \"$needle\": $(head -c 2000 "$err")"
-    else
-        passed=$((passed + 1))
-        return 0
-    fi
-    return 1
-}
+. "$(dirname "$0")/check_lib.sh"
 
 # expect NAME CONDITION...: CONDITION (a command) must succeed.
 expect() {

@@ -24,7 +24,8 @@
 #include "types/dtype.h"
 
 #define K 1536       /* columns: 6 super-blocks of 256 */
-#define ROWS 3       /* activation rows */
+#define ROWS 5       /* activation rows: kernels that share work between
+                        rows take four at a time, and one more */
 #define WROWS 51     /* weight rows: one full int8 panel (32) and a partial one of 19 */
 
 static uint64_t rng_state = 42;
@@ -165,6 +166,22 @@ static void test_type(nt_dtype t, nt_isa best, const nt_q8_rows *xq,
             }
             CHECK_MSG(bad == 0, "%s: dot_q8 at isa %d: %d of %d products off", tr->name,
                       isa, bad, WROWS * ROWS);
+            /* each activation row gets the bits it gets alone (dtype.h:
+             * the scheduler's batch invariance) */
+            int differ = 0;
+            for (int r = 0; r < WROWS; r++) {
+                float all[ROWS] = {0};
+                fn(K, w + r * row_bytes, xq, ROWS, all);
+                for (int i = 0; i < ROWS; i++) {
+                    nt_q8_rows one = {xq->q + i * xq->ld, xq->d + i * xq->ld / 32,
+                                      xq->s + i * xq->ld / 16, xq->ds + i * xq->ld / 32, xq->ld};
+                    float alone = 0;
+                    fn(K, w + r * row_bytes, &one, 1, &alone);
+                    differ += memcmp(&alone, &all[i], sizeof alone) != 0;
+                }
+            }
+            CHECK_MSG(differ == 0, "%s: dot_q8 at isa %d: %d rows differ from alone", tr->name,
+                      isa, differ);
         }
     }
 

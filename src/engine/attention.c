@@ -54,9 +54,23 @@ size_t nt_attention_panel_floats(const nt_hparams *hp, int n_ctx) {
 typedef struct attention_job {
     nt_context *ctx;
     int layer;
-    int n_tokens;
-    int pos0;
+    /* the row strategy: these rows of the step (positions and maps in
+       ctx->row_pos and ctx->row_map) */
+    const int32_t *rows;
+    int n_rows;
+    /* the GEMM strategy: one run */
+    const nt_step_run *run;
 } attention_job;
+
+static const float *layer_keys(const nt_context *ctx, int layer) {
+    const nt_hparams *hp = &ctx->model->hp;
+    return ctx->k_cache + (int64_t)layer * ctx->n_slots * hp->n_head_kv * hp->head_dim;
+}
+
+static const float *layer_values(const nt_context *ctx, int layer) {
+    const nt_hparams *hp = &ctx->model->hp;
+    return ctx->v_cache + (int64_t)layer * ctx->n_slots * hp->n_head_kv * hp->head_dim;
+}
 
 /* The thread's scores: at the end of its scratch, after matmul's. */
 static float *thread_scores(const nt_context *ctx, int ith, size_t floats) {
@@ -91,26 +105,32 @@ static void attention_rows_task(void *arg, int ith, int nth) {
     int hd = hp->head_dim, n_head = hp->n_head;
     int group = hp->n_head / hp->n_head_kv;
     int64_t kv_dim = (int64_t)hp->n_head_kv * hd, q_dim = (int64_t)n_head * hd;
-    const float *kc = ctx->k_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
-    const float *vc = ctx->v_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
+    const float *kc = layer_keys(ctx, j->layer), *vc = layer_values(ctx, j->layer);
     float *scores = thread_scores(ctx, ith, (size_t)ctx->n_ctx);
     float scale = (float)(1.0 / sqrt((double)hd));
 
     int64_t w0, w1;
-    nt_split_range((int64_t)j->n_tokens * n_head, 1, ith, nth, &w0, &w1);
+    nt_split_range((int64_t)j->n_rows * n_head, 1, ith, nth, &w0, &w1);
     for (int64_t w = w0; w < w1; w++) {
-        int i = (int)(w / n_head), h = (int)(w % n_head);
-        int n_keys = j->pos0 + i + 1; /* causal: positions 0 .. pos0 + i */
+        int i = j->rows[w / n_head], h = (int)(w % n_head);
+        const nt_kv_map *map = ctx->row_map[i];
+        int bt = map->block_tokens;
+        int n_keys = ctx->row_pos[i] + 1; /* causal: positions 0 .. its own */
         const float *q = ctx->q + (int64_t)i * q_dim + (int64_t)h * hd;
         int64_t kv_off = (int64_t)(h / group) * hd;
-        /* q against every key: the keys are rows kv_dim apart */
+        /* q against every key, a block at a time: within a block the
+         * keys are rows kv_dim apart */
         memset(scores, 0, (size_t)n_keys * sizeof *scores);
-        k->dot_rows(hd, q, kc + kv_off, kv_dim, n_keys, scores);
+        for (int t0 = 0; t0 < n_keys; t0 += bt) {
+            int cnt = n_keys - t0 < bt ? n_keys - t0 : bt;
+            int64_t slot0 = nt_kv_map_slot(map, t0);
+            k->dot_rows(hd, q, kc + slot0 * kv_dim + kv_off, kv_dim, cnt, scores + t0);
+        }
         softmax_scaled(scores, n_keys, scale);
         float *out = ctx->att + (int64_t)i * q_dim + (int64_t)h * hd;
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int t = 0; t < n_keys; t++)
-            k->axpy(hd, scores[t], vc + (int64_t)t * kv_dim + kv_off, out);
+            k->axpy(hd, scores[t], vc + nt_kv_map_slot(map, t) * kv_dim + kv_off, out);
     }
 }
 
@@ -138,17 +158,19 @@ static void pack_kv_task(void *arg, int ith, int nth) {
     const nt_hparams *hp = &ctx->model->hp;
     int hd = hp->head_dim, chunks = value_chunks(hp);
     int64_t kv_dim = (int64_t)hp->n_head_kv * hd;
-    const float *kc = ctx->k_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
-    const float *vc = ctx->v_cache + (int64_t)j->layer * ctx->n_ctx * kv_dim;
-    int n_keys = j->pos0 + j->n_tokens;
+    const float *kc = layer_keys(ctx, j->layer), *vc = layer_values(ctx, j->layer);
+    const nt_step_run *run = j->run;
+    int n_keys = run->pos0 + run->n;
     int64_t u0, u1;
     nt_split_range((int64_t)hp->n_head_kv * key_panels(n_keys), 1, ith, nth, &u0, &u1);
     for (int64_t u = u0; u < u1; u++) {
         int hk = (int)(u % hp->n_head_kv), b = (int)(u / hp->n_head_kv);
         const void *rows[NT_GEMM_NR];
+        int64_t slots[NT_GEMM_NR];
         for (int r = 0; r < NT_GEMM_NR; r++) {
             int t = b * NT_GEMM_NR + r;
-            rows[r] = t < n_keys ? kc + t * kv_dim + (int64_t)hk * hd : NULL;
+            slots[r] = t < n_keys ? nt_kv_map_slot(&run->map, t) : 0;
+            rows[r] = t < n_keys ? kc + slots[r] * kv_dim + (int64_t)hk * hd : NULL;
         }
         ctx->kernels.pack_panel(rows, hd, key_panel(ctx, hk, b));
         for (int c = 0; c < chunks; c++) {
@@ -157,7 +179,7 @@ static void pack_kv_task(void *arg, int ith, int nth) {
             for (int r = 0; r < NT_GEMM_NR; r++, dst += NT_GEMM_NR) {
                 int t = b * NT_GEMM_NR + r;
                 if (t < n_keys)
-                    memcpy(dst, vc + t * kv_dim + (int64_t)hk * hd + c * NT_GEMM_NR,
+                    memcpy(dst, vc + slots[r] * kv_dim + (int64_t)hk * hd + c * NT_GEMM_NR,
                            (size_t)cols * sizeof(float));
                 memset(dst + (t < n_keys ? cols : 0), 0,
                        (size_t)(NT_GEMM_NR - (t < n_keys ? cols : 0)) * sizeof(float));
@@ -178,13 +200,19 @@ static void attention_blocks_task(void *arg, int ith, int nth) {
     float *S = thread_scores(ctx, ith, nt_attention_scratch_floats(hp, ctx->n_ctx));
     float scale = (float)(1.0 / sqrt((double)hd));
 
+    const nt_step_run *run = j->run;
+    const float *q_run = ctx->q + (int64_t)run->row0 * q_dim;
+    float *att_run = ctx->att + (int64_t)run->row0 * q_dim;
+
     /* Units cost more as positions grow: dealing them out in turn (blocks
-     * outer, KV heads inner) gives every thread its share of each block. */
-    int blocks = (j->n_tokens + QB - 1) / QB;
+     * outer, KV heads inner) gives every thread its share of each block.
+     * A query's result does not depend on the others of its block: the
+     * keys past its own get probability 0, adding exact zeros. */
+    int blocks = (run->n + QB - 1) / QB;
     for (int w = ith; w < blocks * hp->n_head_kv; w += nth) {
         int blk = w / hp->n_head_kv, hk = w % hp->n_head_kv;
-        int i0 = blk * QB, i1 = i0 + QB < j->n_tokens ? i0 + QB : j->n_tokens;
-        int n_keys = j->pos0 + i1; /* the block's last query sees this many */
+        int i0 = blk * QB, i1 = i0 + QB < run->n ? i0 + QB : run->n;
+        int n_keys = run->pos0 + i1; /* the block's last query sees this many */
         for (int g = 0; g < group; g++) {
             int h = hk * group + g;
             float *Sg = S + (int64_t)g * QB * ld;
@@ -192,14 +220,14 @@ static void attention_blocks_task(void *arg, int ith, int nth) {
                 const float *panel = key_panel(ctx, hk, b);
                 for (int r = i0; r < i1; r += mr) {
                     int rows = i1 - r < mr ? i1 - r : mr;
-                    k->gemm_tile(rows, hd, ctx->q + r * q_dim + (int64_t)h * hd, q_dim,
+                    k->gemm_tile(rows, hd, q_run + r * q_dim + (int64_t)h * hd, q_dim,
                                  panel, Sg + (r - i0) * ld + b * NT_GEMM_NR, ld,
                                  NT_GEMM_NR, 0);
                 }
             }
             for (int i = i0; i < i1; i++) {
                 float *row = Sg + (i - i0) * ld;
-                int own = j->pos0 + i + 1; /* causal */
+                int own = run->pos0 + i + 1; /* causal */
                 softmax_scaled(row, own, scale);
                 memset(row + own, 0, (size_t)(n_keys - own) * sizeof *row);
             }
@@ -209,7 +237,7 @@ static void attention_blocks_task(void *arg, int ith, int nth) {
                 for (int r = i0; r < i1; r += mr) {
                     int rows = i1 - r < mr ? i1 - r : mr;
                     k->gemm_tile(rows, n_keys, Sg + (r - i0) * ld, ld, panel,
-                                 ctx->att + r * q_dim + (int64_t)h * hd + c * NT_GEMM_NR,
+                                 att_run + r * q_dim + (int64_t)h * hd + c * NT_GEMM_NR,
                                  q_dim, cols, 0);
                 }
             }
@@ -221,15 +249,26 @@ static void attention_blocks_task(void *arg, int ith, int nth) {
  * thread alone: waking the others costs more than the work. */
 #define PARALLEL_MIN_ROWS 8
 
-void nt_attention(nt_context *ctx, int layer, int n, int pos0) {
+void nt_attention_rows(nt_context *ctx, int layer, const int32_t *rows, int n_rows) {
     const nt_hparams *hp = &ctx->model->hp;
-    attention_job job = {ctx, layer, n, pos0};
-    if (n >= GEMM_MIN_TOKENS && ctx->kv_panels) {
-        nt_pool_run(ctx->exec.pool, pack_kv_task, &job);
-        nt_pool_run(ctx->exec.pool, attention_blocks_task, &job);
-    } else if (n * hp->n_head < PARALLEL_MIN_ROWS && pos0 + n < 256) {
+    if (n_rows <= 0)
+        return;
+    attention_job job = {ctx, layer, rows, n_rows, NULL};
+    if (n_rows * hp->n_head < PARALLEL_MIN_ROWS && ctx->row_pos[rows[n_rows - 1]] < 256)
         attention_rows_task(&job, 0, 1);
-    } else {
+    else
         nt_pool_run(ctx->exec.pool, attention_rows_task, &job);
-    }
+}
+
+int nt_attention_run_uses_gemm(const nt_context *ctx, const nt_step_run *run,
+                               nt_step_kernels kernels) {
+    if (!ctx->kv_panels)
+        return 0;
+    return kernels == NT_STEP_BY_ROLE ? run->prefill : run->n >= GEMM_MIN_TOKENS;
+}
+
+void nt_attention_run(nt_context *ctx, int layer, const nt_step_run *run) {
+    attention_job job = {ctx, layer, NULL, 0, run};
+    nt_pool_run(ctx->exec.pool, pack_kv_task, &job);
+    nt_pool_run(ctx->exec.pool, attention_blocks_task, &job);
 }

@@ -50,8 +50,26 @@ static float *alloc_floats(size_t n, int *ok) {
     return p;
 }
 
+static nt_context *context_new(nt_model *model, const nt_context_params *params,
+                               int n_slots, nt_error *err);
+
 nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
                            nt_error *err) {
+    return context_new(model, params, 0, err);
+}
+
+nt_context *nt_context_new_pooled(nt_model *model, const nt_context_params *params,
+                                  int n_slots, nt_error *err) {
+    if (n_slots < 1) {
+        nt_fail(err, NT_ERR_ARGUMENT, "a KV pool of %d positions", n_slots);
+        return NULL;
+    }
+    return context_new(model, params, n_slots, err);
+}
+
+/* n_slots 0: one sequence, position p in slot p. */
+static nt_context *context_new(nt_model *model, const nt_context_params *params,
+                               int n_slots, nt_error *err) {
     nt_context_params defaults = nt_context_default_params();
     if (!params)
         params = &defaults;
@@ -97,18 +115,23 @@ nt_context *nt_context_new(nt_model *model, const nt_context_params *params,
     }
     ctx->model = model;
     ctx->n_ctx = n_ctx;
+    ctx->n_slots = n_slots > 0 ? n_slots : n_ctx;
     ctx->n_batch = n_batch;
     nt_kernels_init(&ctx->kernels, (nt_isa)isa);
 
     size_t B = (size_t)n_batch, H = (size_t)hp->n_embd;
     size_t q_dim = (size_t)hp->n_head * (size_t)hp->head_dim;
     size_t kv_dim = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-    size_t cache_floats = (size_t)hp->n_layer * (size_t)n_ctx * kv_dim;
+    size_t cache_floats = (size_t)hp->n_layer * (size_t)ctx->n_slots * kv_dim;
     int ok = 1;
     ctx->k_cache = calloc(cache_floats, sizeof(float));
     ctx->v_cache = calloc(cache_floats, sizeof(float));
     ctx->tokens = malloc((size_t)n_ctx * sizeof *ctx->tokens);
-    if (!ctx->k_cache || !ctx->v_cache || !ctx->tokens)
+    ctx->row_pos = malloc(B * sizeof *ctx->row_pos);
+    ctx->row_map = malloc(B * sizeof *ctx->row_map);
+    ctx->attn_rows = malloc(2 * B * sizeof *ctx->attn_rows);
+    if (!ctx->k_cache || !ctx->v_cache || !ctx->tokens || !ctx->row_pos ||
+        !ctx->row_map || !ctx->attn_rows)
         ok = 0;
     size_t rope_floats = (size_t)n_ctx * (size_t)(hp->n_rot / 2);
     ctx->rope_cos = alloc_floats(rope_floats, &ok);
@@ -164,6 +187,9 @@ void nt_context_free(nt_context *ctx) {
     free(ctx->k_cache);
     free(ctx->v_cache);
     free(ctx->tokens);
+    free(ctx->row_pos);
+    free(ctx->row_map);
+    free(ctx->attn_rows);
     float *bufs[] = {ctx->rope_cos, ctx->rope_sin, ctx->x,  ctx->xn,
                      ctx->q,        ctx->k,        ctx->v,  ctx->att,
                      ctx->ff,       ctx->thread_scratch, ctx->kv_panels,

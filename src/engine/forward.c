@@ -122,15 +122,62 @@ static void rope_heads(float *v, int n_heads, int head_dim, int n_rot,
 
 /* ---- the step ------------------------------------------------------------ */
 
-void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
-                float *logits) {
+/* Which strategy the products of a step's rows [r0, r0 + m) take. */
+static nt_matmul_strategy rows_strategy(const nt_step *step, int prefill) {
+    if (step->kernels == NT_STEP_BY_SIZE)
+        return NT_MATMUL_BY_SIZE;
+    return prefill ? NT_MATMUL_GEMM : NT_MATMUL_EACH_ROW;
+}
+
+/*
+ * y = x W^T for the step's rows. By role, the reply rows (first) and the
+ * prompt rows are two products with their own strategies; the weights are
+ * then read twice in a step that has both, the price of batch invariance.
+ */
+static void step_matmul(nt_context *ctx, const nt_step *step, int n_reply,
+                        const float *x, int64_t ldx, nt_matmul_target *targets,
+                        int n_targets) {
+    const nt_exec *ex = &ctx->exec;
+    int n = step->n;
+    if (step->kernels == NT_STEP_BY_SIZE || n_reply == 0 || n_reply == n) {
+        nt_matmul_with(ex, x, n, ldx, targets, n_targets,
+                       rows_strategy(step, n_reply == 0));
+        return;
+    }
+    nt_matmul_with(ex, x, n_reply, ldx, targets, n_targets, NT_MATMUL_EACH_ROW);
+    nt_matmul_target rest[4];
+    for (int t = 0; t < n_targets; t++) {
+        rest[t] = targets[t];
+        rest[t].y += (int64_t)n_reply * targets[t].w->rows;
+    }
+    nt_matmul_with(ex, x + (int64_t)n_reply * ldx, n - n_reply, ldx, rest, n_targets,
+                   NT_MATMUL_GEMM);
+}
+
+void nt_forward_step(nt_context *ctx, const nt_step *step, float *logits) {
     const nt_model *m = ctx->model;
     const nt_hparams *hp = &m->hp;
     const nt_kernels *k = &ctx->kernels;
-    const nt_exec *ex = &ctx->exec;
     int64_t H = hp->n_embd, q_dim = (int64_t)hp->n_head * hp->head_dim,
             kv_dim = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
-    int pos0 = ctx->n_past, half_rot = hp->n_rot / 2;
+    int n = step->n, half_rot = hp->n_rot / 2;
+    const int32_t *tokens = step->tokens;
+
+    /* Per row: position and map; the rows attended to row by row; by
+     * role, how many reply rows lead the step. */
+    int n_rows_attn = 0, n_reply = 0;
+    for (int r = 0; r < step->n_runs; r++) {
+        const nt_step_run *run = &step->runs[r];
+        int gemm = nt_attention_run_uses_gemm(ctx, run, step->kernels);
+        for (int i = 0; i < run->n; i++) {
+            ctx->row_pos[run->row0 + i] = run->pos0 + i;
+            ctx->row_map[run->row0 + i] = &run->map;
+            if (!gemm)
+                ctx->attn_rows[n_rows_attn++] = run->row0 + i;
+        }
+        if (!run->prefill && n_reply == run->row0)
+            n_reply += run->n;
+    }
 
     for (int i = 0; i < n; i++) {
         const char *row = (const char *)m->tok_embd.data +
@@ -146,46 +193,81 @@ void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
             {&L->wq, L->bq, ctx->q}, {&L->wk, L->bk, ctx->k}, {&L->wv, L->bv, ctx->v}};
         if (ctx->capture)
             ctx->capture(ctx->capture_user, l, NT_CAPTURE_ATTN_IN, ctx->xn, n, H);
-        nt_matmul(ex, ctx->xn, n, H, qkv, 3);
+        step_matmul(ctx, step, n_reply, ctx->xn, H, qkv, 3);
 
-        float *kc = ctx->k_cache + ((int64_t)l * ctx->n_ctx + pos0) * kv_dim;
-        float *vc = ctx->v_cache + ((int64_t)l * ctx->n_ctx + pos0) * kv_dim;
+        float *kc = ctx->k_cache + (int64_t)l * ctx->n_slots * kv_dim;
+        float *vc = ctx->v_cache + (int64_t)l * ctx->n_slots * kv_dim;
         for (int i = 0; i < n; i++) {
-            const float *c = ctx->rope_cos + (int64_t)(pos0 + i) * half_rot;
-            const float *s = ctx->rope_sin + (int64_t)(pos0 + i) * half_rot;
+            const float *c = ctx->rope_cos + (int64_t)ctx->row_pos[i] * half_rot;
+            const float *s = ctx->rope_sin + (int64_t)ctx->row_pos[i] * half_rot;
             rope_heads(ctx->q + i * q_dim, hp->n_head, hp->head_dim, hp->n_rot, c, s);
             rope_heads(ctx->k + i * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot,
                        c, s);
+            int64_t slot = nt_kv_map_slot(ctx->row_map[i], ctx->row_pos[i]);
+            memcpy(kc + slot * kv_dim, ctx->k + i * kv_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(vc + slot * kv_dim, ctx->v + i * kv_dim, (size_t)kv_dim * sizeof(float));
         }
-        memcpy(kc, ctx->k, (size_t)(n * kv_dim) * sizeof(float));
-        memcpy(vc, ctx->v, (size_t)(n * kv_dim) * sizeof(float));
 
-        nt_attention(ctx, l, n, pos0);
+        nt_attention_rows(ctx, l, ctx->attn_rows, n_rows_attn);
+        for (int r = 0; r < step->n_runs; r++)
+            if (nt_attention_run_uses_gemm(ctx, &step->runs[r], step->kernels))
+                nt_attention_run(ctx, l, &step->runs[r]);
 
         nt_matmul_target o = {&L->wo, L->bo, ctx->xn};
         if (ctx->capture)
             ctx->capture(ctx->capture_user, l, NT_CAPTURE_O_IN, ctx->att, n, q_dim);
-        nt_matmul(ex, ctx->att, n, q_dim, &o, 1);
+        step_matmul(ctx, step, n_reply, ctx->att, q_dim, &o, 1);
         elementwise(ctx, add_task, ctx->x, ctx->xn, n, H);
 
         layer_norm(ctx, ctx->x, ctx->xn, n, &L->ffn_norm);
         nt_matmul_target up = {&L->w_up, L->b_up, ctx->ff};
         if (ctx->capture)
             ctx->capture(ctx->capture_user, l, NT_CAPTURE_FFN_IN, ctx->xn, n, H);
-        nt_matmul(ex, ctx->xn, n, H, &up, 1);
+        step_matmul(ctx, step, n_reply, ctx->xn, H, &up, 1);
         elementwise(ctx, relu_squared_task, ctx->ff, NULL, n, F);
         nt_matmul_target down = {&L->w_down, L->b_down, ctx->xn};
         if (ctx->capture)
             ctx->capture(ctx->capture_user, l, NT_CAPTURE_DOWN_IN, ctx->ff, n, F);
-        nt_matmul(ex, ctx->ff, n, F, &down, 1);
+        step_matmul(ctx, step, n_reply, ctx->ff, F, &down, 1);
         elementwise(ctx, add_task, ctx->x, ctx->xn, n, H);
     }
-    ctx->n_past += n;
 
-    if (logits_from < n) {
-        int rows = n - logits_from;
-        layer_norm(ctx, ctx->x + logits_from * H, ctx->xn, rows, &m->out_norm);
+    int rows = step->n_logit_rows;
+    if (rows > 0) {
+        /* gather the rows whose logits are wanted, then normalize them */
+        for (int i = 0; i < rows; i++)
+            if (step->logit_rows[i] != i)
+                memcpy(ctx->x + i * H, ctx->x + (int64_t)step->logit_rows[i] * H,
+                       (size_t)H * sizeof(float));
+        layer_norm(ctx, ctx->x, ctx->xn, rows, &m->out_norm);
         nt_matmul_target head = {&m->lm_head, NULL, logits};
-        nt_matmul(ex, ctx->xn, rows, H, &head, 1);
+        nt_matmul_with(&ctx->exec, ctx->xn, rows, H, &head, 1,
+                       step->kernels == NT_STEP_BY_ROLE ? NT_MATMUL_EACH_ROW
+                                                        : NT_MATMUL_BY_SIZE);
     }
+}
+
+void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
+                float *logits) {
+    static const int32_t block0 = 0;
+    nt_step_run run = {0, n, ctx->n_past, {&block0, ctx->n_ctx}, 1};
+    int32_t logit_rows[1];
+    nt_step step = {tokens, n, &run, 1, NT_STEP_BY_SIZE, NULL, 0};
+    /* logits_from < n - 1 (all rows) only comes with rows that are in
+     * order, so they are gathered in place */
+    int32_t *all = NULL;
+    if (logits_from < n) {
+        if (logits_from == n - 1) {
+            logit_rows[0] = n - 1;
+            step.logit_rows = logit_rows;
+        } else {
+            all = ctx->attn_rows + ctx->n_batch; /* room for n_batch more */
+            for (int i = logits_from; i < n; i++)
+                all[i - logits_from] = i;
+            step.logit_rows = all;
+        }
+        step.n_logit_rows = n - logits_from;
+    }
+    nt_forward_step(ctx, &step, logits);
+    ctx->n_past += n;
 }

@@ -3,9 +3,10 @@
  *
  * Two strategies, chosen by the number of activation rows m:
  *
- *   m < GEMM_MIN_ROWS (decoding): each thread takes a range of weight rows
- *   and computes every dot product of each row with the m activation rows,
- *   reading each weight once. The cost is memory bandwidth.
+ *   few rows (decoding; see gemm_min_rows): each thread takes a range of
+ *   weight rows and computes every dot product of each row with the m
+ *   activation rows, reading each weight once. The cost is memory
+ *   bandwidth, and for many rows the kernels' arithmetic.
  *
  *   otherwise (prefill): each thread takes panels of NT_GEMM_NR weight rows.
  *   A panel is converted to float32 and transposed k-major in blocks of
@@ -18,12 +19,33 @@
  */
 #include "engine/matmul.h"
 
+/*
+ * Below this many rows a product takes the decode strategy: the GEMM's
+ * packing of every weight costs more than it saves. Quantized types say
+ * their own (dtype.h's gemm_min_rows): unpacking a q4_0 matrix of the 4B
+ * shape (9216 x 3072) to bytes took 2 ms, q4_k's 7 ms, q6_k's 15 ms, where
+ * each activation row costs the decode kernels 0.3 ms and the GEMM about a
+ * fifth of that, so they break even near 8, 30 and 60 rows.
+ */
 #define GEMM_MIN_ROWS 4
+
+static int gemm_min_rows(const nt_kernels *k, const nt_matmul_target *targets,
+                         int n_targets) {
+    int rows = GEMM_MIN_ROWS;
+    for (int t = 0; t < n_targets; t++) {
+        const nt_dtype_traits *tr = nt_dtype_traits_of(targets[t].w->dtype);
+        if (k->to_u8[targets[t].w->dtype] && tr->gemm_min_rows > rows)
+            rows = tr->gemm_min_rows;
+    }
+    return rows;
+}
 
 typedef struct matmul_job {
     const nt_exec *ex;
     const float *x;
     int m;
+    int gemm;      /* 1: the prefill strategy, 0: the decode strategy */
+    int each_row;  /* decode strategy: one kernel call per activation row */
     int64_t ldx;
     const nt_q8_rows *xq;  /* x rounded to 8 bits, when a target needs it */
     const nt_matmul_target *targets;
@@ -64,20 +86,30 @@ static void dot_rows_range(const matmul_job *job, const nt_matmul_target *t,
     int64_t K = w->cols, N = w->rows;
     nt_dot_rows_fn native = k->dtype_dot_rows[w->dtype];
     nt_dot_q8_fn dot_q8 = job->xq ? k->dtype_dot_q8[w->dtype] : NULL;
+    /* Float kernels work on several activation rows at once and may sum a
+     * row differently by its place among them; each_row calls them per
+     * row. The 8-bit kernels promise each row the same sums (dtype.h). */
+    int step = job->each_row && !dot_q8 ? 1 : job->m;
     for (int64_t r = r0; r < r1; r++) {
+        const char *wr = (const char *)w->data + (uint64_t)r * w->row_bytes;
         for (int i = 0; i < job->m; i++)
             acc[i] = 0.0f;
-        if (dot_q8) {
-            dot_q8(K, (const char *)w->data + (uint64_t)r * w->row_bytes, job->xq,
-                   job->m, acc);
-        } else if (native) {
-            native(K, (const char *)w->data + (uint64_t)r * w->row_bytes, job->x,
-                   job->ldx, job->m, acc);
-        } else {
-            for (int64_t c = 0; c < K; c += NT_MATMUL_KC) {
-                int64_t n = K - c < NT_MATMUL_KC ? K - c : NT_MATMUL_KC;
-                k->dot_rows(n, row_as_f32(k, w, r, c, n, buf), job->x + c, job->ldx,
-                            job->m, acc);
+        for (int i0 = 0; i0 < job->m; i0 += step) {
+            int m = job->m - i0 < step ? job->m - i0 : step;
+            if (dot_q8) {
+                const nt_q8_rows *q = job->xq;
+                nt_q8_rows xi = {q->q + (int64_t)i0 * q->ld, q->d + (int64_t)i0 * q->ld / 32,
+                                 q->s + (int64_t)i0 * q->ld / 16,
+                                 q->ds + (int64_t)i0 * q->ld / 32, q->ld};
+                dot_q8(K, wr, &xi, m, acc + i0);
+            } else if (native) {
+                native(K, wr, job->x + (int64_t)i0 * job->ldx, job->ldx, m, acc + i0);
+            } else {
+                for (int64_t c = 0; c < K; c += NT_MATMUL_KC) {
+                    int64_t n = K - c < NT_MATMUL_KC ? K - c : NT_MATMUL_KC;
+                    k->dot_rows(n, row_as_f32(k, w, r, c, n, buf),
+                                job->x + (int64_t)i0 * job->ldx + c, job->ldx, m, acc + i0);
+                }
             }
         }
         float b = t->bias ? t->bias[r] : 0.0f;
@@ -162,7 +194,7 @@ static void matmul_task(void *arg, int ith, int nth) {
     for (int64_t u = u0; u < u1;) {
         int64_t row = 0;
         const nt_matmul_target *t = locate(job, u, &row);
-        if (job->m >= GEMM_MIN_ROWS) {
+        if (job->gemm) {
             if (job->xq && uses_q8_gemm(job->ex->kernels, t->w))
                 gemm_panel_q8(job, t, row, scratch);
             else
@@ -213,18 +245,18 @@ static void quantize_task(void *arg, int ith, int nth) {
  * prefill batch.
  */
 static int quantize_x(const nt_exec *ex, const float *x, int m, int64_t ldx,
-                      const nt_matmul_target *targets, int n_targets,
+                      const nt_matmul_target *targets, int n_targets, int gemm,
                       nt_q8_rows *xq) {
     const nt_kernels *k = ex->kernels;
     int64_t K = targets[0].w->cols;
     int needed = 0;
     for (int t = 0; t < n_targets; t++)
-        needed |= m >= GEMM_MIN_ROWS ? uses_q8_gemm(k, targets[t].w)
+        needed |= gemm ? uses_q8_gemm(k, targets[t].w)
                                      : k->dtype_dot_q8[targets[t].w->dtype] != NULL;
     if (!needed || K % NT_Q8_BLOCK != 0 || (size_t)(K * m) > ex->xq_cap)
         return 0;
     quantize_job job = {ex, x, ldx, K, m};
-    if (m >= GEMM_MIN_ROWS)
+    if (m >= GEMM_MIN_ROWS)  /* enough rows to be worth the threads */
         nt_pool_run(ex->pool, quantize_task, &job);
     else
         quantize_task(&job, 0, 1);
@@ -234,10 +266,21 @@ static int quantize_x(const nt_exec *ex, const float *x, int m, int64_t ldx,
 
 void nt_matmul(const nt_exec *ex, const float *x, int m, int64_t ldx,
                const nt_matmul_target *targets, int n_targets) {
+    nt_matmul_with(ex, x, m, ldx, targets, n_targets, NT_MATMUL_BY_SIZE);
+}
+
+void nt_matmul_with(const nt_exec *ex, const float *x, int m, int64_t ldx,
+                    const nt_matmul_target *targets, int n_targets,
+                    nt_matmul_strategy strategy) {
+    if (m <= 0)
+        return;
     nt_q8_rows xq;
-    matmul_job job = {ex, x, m, ldx, NULL, targets, n_targets, 0,
-                      m >= GEMM_MIN_ROWS ? NT_GEMM_NR : 16};
-    if (quantize_x(ex, x, m, ldx, targets, n_targets, &xq))
+    int gemm = strategy == NT_MATMUL_GEMM ||
+               (strategy == NT_MATMUL_BY_SIZE &&
+                m >= gemm_min_rows(ex->kernels, targets, n_targets));
+    matmul_job job = {ex, x, m, gemm, strategy == NT_MATMUL_EACH_ROW, ldx, NULL,
+                      targets, n_targets, 0, gemm ? NT_GEMM_NR : 16};
+    if (quantize_x(ex, x, m, ldx, targets, n_targets, gemm, &xq))
         job.xq = &xq;
     for (int t = 0; t < n_targets; t++)
         job.total_units += (targets[t].w->rows + job.grain - 1) / job.grain;

@@ -49,4 +49,17 @@ typedef struct nt_matmul_target {
 void nt_matmul(const nt_exec *ex, const float *x, int m, int64_t ldx,
                const nt_matmul_target *targets, int n_targets);
 
+/* Which of matmul.c's two strategies a product takes. */
+typedef enum nt_matmul_strategy {
+    NT_MATMUL_BY_SIZE = 0, /* by m: the faster (what nt_matmul does) */
+    NT_MATMUL_GEMM,        /* the prefill strategy, even for one row */
+    NT_MATMUL_EACH_ROW     /* the decode strategy, one activation row per
+                              kernel call, so that a row's result does not
+                              depend on m or on its place among the rows */
+} nt_matmul_strategy;
+
+void nt_matmul_with(const nt_exec *ex, const float *x, int m, int64_t ldx,
+                    const nt_matmul_target *targets, int n_targets,
+                    nt_matmul_strategy strategy);
+
 #endif

@@ -83,7 +83,9 @@ extern const nt_quantize_q8_fn nt_quantize_q8_table[NT_ISA_COUNT];
 /*
  * out[i] += dot(row[0..n), activation row i) for i < m, where row is one
  * weight row in this dtype starting at a block boundary and n is a
- * multiple of the block size.
+ * multiple of the block size. Row i's result must not depend on m or on
+ * i (the same operations in the same order as alone), so that a batch of
+ * replies decodes each exactly as it would alone (test_types checks it).
  */
 typedef void (*nt_dot_q8_fn)(int64_t n, const void *row, const nt_q8_rows *x,
                              int m, float *out);
@@ -121,6 +123,12 @@ typedef struct nt_dtype_traits {
     nt_to_u8_fn to_u8[NT_ISA_COUNT]; /* optional ([NT_ISA_GENERIC] set or
                                         not), with u8_group (16 or 32) */
     int u8_group;
+    /* With to_u8: the activation rows from which a product takes the
+       GEMM. Unpacking every weight to bytes costs a fixed time per
+       product, which only enough rows repay; the costlier the unpacking,
+       the more rows (measured on the 4B shape, bench notes in matmul.c).
+       0: the default (matmul.c). */
+    int gemm_min_rows;
 } nt_dtype_traits;
 
 const nt_dtype_traits *nt_dtype_traits_of(nt_dtype dtype);

@@ -96,4 +96,5 @@ const nt_dtype_traits nt_dtype_q4_0_traits = {
 #endif
     },
     .u8_group = 32,
+    .gemm_min_rows = 12,
 };

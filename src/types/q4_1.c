@@ -55,5 +55,6 @@ const nt_dtype_traits nt_dtype_q4_1_traits = {
     },
     .to_u8 = {[NT_ISA_GENERIC] = q4_1_to_u8},
     .u8_group = 32,
+    .gemm_min_rows = 12,
     .from_f32 = q4_1_from_f32,
 };

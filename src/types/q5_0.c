@@ -57,5 +57,6 @@ const nt_dtype_traits nt_dtype_q5_0_traits = {
     },
     .to_u8 = {[NT_ISA_GENERIC] = q5_0_to_u8},
     .u8_group = 32,
+    .gemm_min_rows = 12,
     .from_f32 = q5_0_from_f32,
 };

@@ -56,5 +56,6 @@ const nt_dtype_traits nt_dtype_q5_1_traits = {
     },
     .to_u8 = {[NT_ISA_GENERIC] = q5_1_to_u8},
     .u8_group = 32,
+    .gemm_min_rows = 12,
     .from_f32 = q5_1_from_f32,
 };

@@ -46,6 +46,7 @@ const nt_dtype_traits nt_dtype_q5_k_traits = {
     .to_f32 = {[NT_ISA_GENERIC] = q5_k_to_f32_generic},
     .to_u8 = {[NT_ISA_GENERIC] = q5_k_to_u8},
     .u8_group = 32,
+    .gemm_min_rows = 32,
     .dot_q8 = NT_KQ45_DOT_Q8(q5_k),
     .from_f32 = q5_k_from_f32,
 };

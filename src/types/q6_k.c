@@ -283,6 +283,7 @@ const nt_dtype_traits nt_dtype_q6_k_traits = {
     .to_f32 = {[NT_ISA_GENERIC] = q6_k_to_f32_generic},
     .to_u8 = {[NT_ISA_GENERIC] = q6_k_to_u8},
     .u8_group = 16,
+    .gemm_min_rows = 64,
     .dot_q8 = {
         [NT_ISA_GENERIC] = q6_k_dot_q8_generic,
 #if NT_HAVE_X86

@@ -126,4 +126,5 @@ const nt_dtype_traits nt_dtype_q8_0_traits = {
     .from_f32 = q8_0_from_f32,
     .to_u8 = {[NT_ISA_GENERIC] = q8_0_to_u8},
     .u8_group = 32,
+    .gemm_min_rows = 12,
 };

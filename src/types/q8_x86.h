@@ -131,39 +131,68 @@ typedef __m512i (*nt_codes64_fn)(const uint8_t *block);
  * load of activations, unpacking the codes and half a dpbusd.
  */
 NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
-nt_block32_dot_q8_vnni(int64_t n, const void *row, const int bytes, float offset,
-                       nt_codes64_fn pair, nt_codes32_fn codes, const nt_q8_rows *x,
-                       int m, float *out) {
-    const uint8_t *b = row;
+nt_block32_rows_vnni(int64_t n, const uint8_t *b, const int bytes, float offset,
+                     nt_codes64_fn pair, nt_codes32_fn codes, const nt_q8_rows *x,
+                     int r0, const int R, float *out) {
     int64_t nb = n / 32, n8 = nb / 8 * 8;
-    for (int r = 0; r < m; r++) {
-        const int8_t *xq = x->q + (int64_t)r * x->ld;
-        const float *xd = x->d + (int64_t)r * x->ld / 32;
-        const float *xds = x->ds + (int64_t)r * x->ld / 32;
-        __m256 acc = _mm256_setzero_ps(), off = _mm256_setzero_ps();
-        for (int64_t i = 0; i < n8; i += 8) {
-            const uint8_t *s = b + i * bytes;
+    __m256 acc[4], off[4];
+    for (int r = 0; r < R; r++)
+        acc[r] = off[r] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n8; i += 8) {
+        const uint8_t *s = b + i * bytes;
+        __m512i c[4];
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            c[k] = pair(s + 2 * k * bytes);
+        __m256 d = nt_f16x8_at(s, bytes);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const int8_t *xq = x->q + (int64_t)(r0 + r) * x->ld;
+            const float *xd = x->d + (int64_t)(r0 + r) * x->ld / 32;
+            const float *xds = x->ds + (int64_t)(r0 + r) * x->ld / 32;
             __m512i p[4];
 #pragma GCC unroll 4
             for (int k = 0; k < 4; k++)
-                p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair(s + 2 * k * bytes),
+                p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[k],
                                            _mm512_loadu_si512(xq + (i + 2 * k) * 32));
             __m256 sums = _mm256_cvtepi32_ps(nt_sum8_pairs_epi32(p[0], p[1], p[2], p[3]));
-            __m256 d = nt_f16x8_at(s, bytes);
-            acc = _mm256_fmadd_ps(sums, _mm256_mul_ps(d, _mm256_loadu_ps(xd + i)), acc);
-            off = _mm256_fmadd_ps(d, _mm256_loadu_ps(xds + i), off);
+            acc[r] = _mm256_fmadd_ps(sums, _mm256_mul_ps(d, _mm256_loadu_ps(xd + i)), acc[r]);
+            off[r] = _mm256_fmadd_ps(d, _mm256_loadu_ps(xds + i), off[r]);
         }
-        float sum = nt_hsum_ps_avx2(acc) - offset * nt_hsum_ps_avx2(off);
+    }
+    for (int r = 0; r < R; r++) {
+        const int8_t *xq = x->q + (int64_t)(r0 + r) * x->ld;
+        const float *xd = x->d + (int64_t)(r0 + r) * x->ld / 32;
+        const float *xds = x->ds + (int64_t)(r0 + r) * x->ld / 32;
+        float sum = nt_hsum_ps_avx2(acc[r]) - offset * nt_hsum_ps_avx2(off[r]);
         for (int64_t i = n8; i < nb; i++) {
             int32_t dot = nt_hsum_epi32_avx2(_mm256_dpbusd_epi32(
                 _mm256_setzero_si256(), codes(b + i * bytes),
                 _mm256_loadu_si256((const __m256i *)(xq + i * 32))));
-            uint16_t d;
-            memcpy(&d, b + i * bytes, sizeof d);
-            sum += nt_f16_to_f32_f16c(d) * (xd[i] * (float)dot - offset * xds[i]);
+            uint16_t dh;
+            memcpy(&dh, b + i * bytes, sizeof dh);
+            sum += nt_f16_to_f32_f16c(dh) * (xd[i] * (float)dot - offset * xds[i]);
         }
-        out[r] += sum;
+        out[r0 + r] += sum;
     }
+}
+
+/*
+ * Up to four activation rows share each step's unpacked codes and scales:
+ * with several rows (a batch of replies) the unpacking is paid once. Each
+ * row goes through exactly the operations it would alone, in the same
+ * order, so its result does not depend on m or on its place (the
+ * scheduler's batch invariance rests on this; test_types checks it).
+ */
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+nt_block32_dot_q8_vnni(int64_t n, const void *row, const int bytes, float offset,
+                       nt_codes64_fn pair, nt_codes32_fn codes, const nt_q8_rows *x,
+                       int m, float *out) {
+    int r = 0;
+    for (; r + 4 <= m; r += 4)
+        nt_block32_rows_vnni(n, row, bytes, offset, pair, codes, x, r, 4, out);
+    for (; r < m; r++)
+        nt_block32_rows_vnni(n, row, bytes, offset, pair, codes, x, r, 1, out);
 }
 
 #endif

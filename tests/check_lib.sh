@@ -1,0 +1,36 @@
+# check_lib.sh - the checks the shell tests share (sourced, not run).
+#
+# Needs $scratch (a folder of the test's own); leaves each command's output
+# in $out and $err, and counts into $passed and $failed.
+
+out=$scratch/stdout
+err=$scratch/stderr
+passed=0
+failed=0
+
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL: $*" >&2
+}
+
+# check NAME WANT_RC NEEDLE COMMAND...: COMMAND must exit with WANT_RC and,
+# unless NEEDLE is empty, say NEEDLE on stderr; its output stays in $out and
+# $err for further checks. Returns 1 (having counted a failure) otherwise.
+check() {
+    local name=$1 want=$2 needle=$3
+    shift 3
+    "$@" >"$out" 2>"$err"
+    local rc=$?
+    if grep -qE 'Sanitizer|runtime error' "$err"; then
+        fail "$name: sanitizer report:"
+        cat "$err" >&2
+    elif [ "$rc" -ne "$want" ]; then
+        fail "$name: exit code $rc, want $want; stderr: $(head -c 2000 "$err")"
+    elif [ -n "$needle" ] && ! grep -qF -- "$needle" "$err"; then
+        fail "$name: stderr does not mention \"$needle\": $(head -c 2000 "$err")"
+    else
+        passed=$((passed + 1))
+        return 0
+    fi
+    return 1
+}
