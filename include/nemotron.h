@@ -606,6 +606,11 @@ nt_status nt_generate(nt_context *ctx, const nt_tokenizer *tok,
  * were cached can still change those bits: a cached block computed while
  * generating an earlier reply holds the decode kernels' rounding.)
  *
+ * A request's DONE event carries its nt_generation: n_reused counts the
+ * prompt tokens taken from the cache, prompt_seconds runs from submit to
+ * the first token (queueing included: the time to first token), and
+ * generate_seconds from there to the end.
+ *
  * Threads: submit, cancel, stop and get_stats may be called from any
  * thread. step (or run, which calls it) runs in one thread, and the
  * requests' event callbacks are called from there.

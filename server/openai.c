@@ -930,10 +930,12 @@ static int choice_chunk(api_output *o, int index, json_t *delta, const char *tex
         json_decref(delta);
         return -1;
     }
-    if (o->req->kind == API_CHAT)
+    if (o->req->kind == API_CHAT) {
         json_object_set_new(choice, "delta", delta ? delta : json_object());
-    else
+    } else {
+        json_decref(delta); /* completions carry text, never a delta */
         json_object_set_new(choice, "text", json_text(text ? text : "", text_len));
+    }
     if (o->req->logprobs || o->req->kind == API_COMPLETION)
         json_object_set_new(choice, "logprobs", logprobs_value(o, c));
     json_decref(c->logprobs);

@@ -77,6 +77,46 @@ static const float *row_as_f32(const nt_kernels *k, const nt_matrix *w,
     return buf;
 }
 
+/* Activation rows per call of an 8-bit kernel, and weight rows per tile,
+ * when many rows decode together (a batch of replies). */
+#define Q8_ROW_GROUP 4
+#define Q8_WEIGHT_TILE 8
+
+/*
+ * The 8-bit kernels share each block's unpacking among up to four
+ * activation rows. With more rows, sweeping all of them past each weight
+ * row would cycle m rows of activations through L1 for every weight row;
+ * instead a tile of weight rows meets one group of four activation rows at
+ * a time, so both stay in L1. Each row's sums are those it gets alone
+ * (dtype.h), so the tiling changes no result.
+ */
+static void dot_q8_tiled(const matmul_job *job, const nt_matmul_target *t, int64_t r0,
+                         int64_t r1, float *acc) {
+    const nt_matrix *w = t->w;
+    const nt_q8_rows *q = job->xq;
+    nt_dot_q8_fn dot_q8 = job->ex->kernels->dtype_dot_q8[w->dtype];
+    int64_t K = w->cols, N = w->rows;
+    int m = job->m;
+    for (int64_t rt = r0; rt < r1; rt += Q8_WEIGHT_TILE) {
+        int nt = (int)(r1 - rt < Q8_WEIGHT_TILE ? r1 - rt : Q8_WEIGHT_TILE);
+        memset(acc, 0, (size_t)nt * (size_t)m * sizeof *acc);
+        for (int i0 = 0; i0 < m; i0 += Q8_ROW_GROUP) {
+            int g = m - i0 < Q8_ROW_GROUP ? m - i0 : Q8_ROW_GROUP;
+            nt_q8_rows xi = {q->q + (int64_t)i0 * q->ld, q->d + (int64_t)i0 * q->ld / 32,
+                             q->s + (int64_t)i0 * q->ld / 16, q->ds + (int64_t)i0 * q->ld / 32,
+                             q->ld};
+            for (int j = 0; j < nt; j++)
+                dot_q8(K, (const char *)w->data + (uint64_t)(rt + j) * w->row_bytes, &xi, g,
+                       acc + (int64_t)j * m + i0);
+        }
+        for (int j = 0; j < nt; j++) {
+            float b = t->bias ? t->bias[rt + j] : 0.0f;
+            for (int i = 0; i < m; i++)
+                t->y[(int64_t)i * N + rt + j] = acc[(int64_t)j * m + i] + b;
+        }
+    }
+}
+
 /* The decode strategy for rows [r0, r1) of one target. */
 static void dot_rows_range(const matmul_job *job, const nt_matmul_target *t,
                            int64_t r0, int64_t r1, float *scratch) {
@@ -86,6 +126,11 @@ static void dot_rows_range(const matmul_job *job, const nt_matmul_target *t,
     int64_t K = w->cols, N = w->rows;
     nt_dot_rows_fn native = k->dtype_dot_rows[w->dtype];
     nt_dot_q8_fn dot_q8 = job->xq ? k->dtype_dot_q8[w->dtype] : NULL;
+    if (dot_q8 && job->m > Q8_ROW_GROUP &&
+        (size_t)job->m * Q8_WEIGHT_TILE + NT_MATMUL_KC <= job->ex->scratch_stride / 2) {
+        dot_q8_tiled(job, t, r0, r1, acc);
+        return;
+    }
     /* Float kernels work on several activation rows at once and may sum a
      * row differently by its place among them; each_row calls them per
      * row. The 8-bit kernels promise each row the same sums (dtype.h). */

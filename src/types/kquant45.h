@@ -151,8 +151,8 @@ NT_TARGET_AVX512VNNI static inline __m512i nt_kq45_high_vnni(__m512i qh, int j0,
  * 512-bit dpbusd (their codes put in the order of their activations):
  * p[k] holds sub-blocks 2k and 2k + 1 in lanes 0-7 and 8-15.
  */
-NT_TARGET_AVX512VNNI static inline void nt_kq45_dots_vnni(const nt_kq45_block *b,
-                                                          const int8_t *xq, __m512i p[4]) {
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+nt_kq45_codes_vnni(const nt_kq45_block *b, __m512i c[4]) {
     const __m512i low4 = _mm512_set1_epi8(15);
     __m512i qh = b->qh ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b->qh))
                        : _mm512_setzero_si512();
@@ -167,12 +167,17 @@ NT_TARGET_AVX512VNNI static inline void nt_kq45_dots_vnni(const nt_kq45_block *b
             lo = _mm512_or_si512(lo, nt_kq45_high_vnni(qh, 4 * h, 4 * h + 2));
             hi = _mm512_or_si512(hi, nt_kq45_high_vnni(qh, 4 * h + 1, 4 * h + 3));
         }
-        p[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_shuffle_i64x2(lo, hi, 0x44),
-                                       _mm512_loadu_si512(xq + 128 * h));
-        p[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                           _mm512_shuffle_i64x2(lo, hi, 0xEE),
-                                           _mm512_loadu_si512(xq + 128 * h + 64));
+        c[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);
+        c[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE);
     }
+}
+
+NT_TARGET_AVX512VNNI static inline void nt_kq45_dots_vnni(const nt_kq45_block *b,
+                                                          const int8_t *xq, __m512i p[4]) {
+    __m512i c[4];
+    nt_kq45_codes_vnni(b, c);
+    for (int k = 0; k < 4; k++)
+        p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), c[k], _mm512_loadu_si512(xq + 64 * k));
 }
 
 /*
@@ -198,19 +203,45 @@ NT_TARGET_AVX512VNNI static inline void nt_kq45_dot_vnni(const nt_kq45_block *b,
 }
 
 /*
- * Two super-blocks per call: their sixteen sums reduced into one 512-bit
+ * Two super-blocks per step: their sixteen sums reduced into one 512-bit
  * vector (lanes 0-7 the first's sub-blocks, 8-15 the second's), so the
  * scales, mins and offsets apply as 512-bit operations, half the
- * instructions per super-block of nt_kq45_dot_vnni.
+ * instructions per super-block of nt_kq45_dot_vnni. What the rows share
+ * (codes, scales times d, mins times dmin) is worked out once in
+ * nt_kq45_pair_vnni; nt_kq45_pair_row_vnni does one activation row.
  */
-NT_TARGET_AVX512VNNI static inline void nt_kq45_dot2_vnni(const nt_kq45_block *b0,
-                                                          const nt_kq45_block *b1,
-                                                          const int8_t *xq, const float *xd,
-                                                          const float *xds, __m512 *acc,
-                                                          __m512 *mins) {
+typedef struct nt_kq45_pair {
+    __m512i c[8];   /* both super-blocks' codes in dpbusd order */
+    __m512 a;       /* d * scale per sub-block */
+    __m512 mn;      /* dmin * min per sub-block */
+} nt_kq45_pair;
+
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+nt_kq45_pair_vnni(const nt_kq45_block *b0, const nt_kq45_block *b1, nt_kq45_pair *pr) {
+    nt_kq45_codes_vnni(b0, pr->c);
+    nt_kq45_codes_vnni(b1, pr->c + 4);
+    __m128i sm0 = nt_kq45_scales_mins(b0->scales), sm1 = nt_kq45_scales_mins(b1->scales);
+    __m512 scales = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(sm0, sm1)));
+    __m512 mns = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm0, sm1)));
+    /* d and dmin of both, each repeated over its super-block's eight lanes */
+    __m128 dd = _mm_cvtph_ps(_mm_setr_epi16((short)b0->d, (short)b0->dmin, (short)b1->d,
+                                            (short)b1->dmin, 0, 0, 0, 0));
+    __m512 dv = _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2), _mm512_castps128_ps512(dd));
+    __m512 dminv = _mm512_permutexvar_ps(
+        _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3), _mm512_castps128_ps512(dd));
+    pr->a = _mm512_mul_ps(scales, dv);
+    pr->mn = _mm512_mul_ps(mns, dminv);
+}
+
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+nt_kq45_pair_row_vnni(const nt_kq45_pair *pr, const int8_t *xq, const float *xd,
+                      const float *xds, __m512 *acc, __m512 *mins) {
     __m512i p[8];
-    nt_kq45_dots_vnni(b0, xq, p);
-    nt_kq45_dots_vnni(b1, xq + NT_QK_K, p + 4);
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pr->c[k],
+                                   _mm512_loadu_si512(xq + 64 * k));
     /* 128-bit lane i: four partial sums of sub-block i (lo) or 4 + i (hi) */
     __m512i lo0 = _mm512_add_epi32(_mm512_shuffle_i64x2(p[0], p[1], 0x88),
                                    _mm512_shuffle_i64x2(p[0], p[1], 0xDD));
@@ -226,20 +257,8 @@ NT_TARGET_AVX512VNNI static inline void nt_kq45_dot2_vnni(const nt_kq45_block *b
     __m512i w = _mm512_add_epi32(_mm512_unpacklo_epi64(u0, u1), _mm512_unpackhi_epi64(u0, u1));
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     __m512 sums = _mm512_cvtepi32_ps(_mm512_permutexvar_epi32(order, w));
-
-    __m128i sm0 = nt_kq45_scales_mins(b0->scales), sm1 = nt_kq45_scales_mins(b1->scales);
-    __m512 scales = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(sm0, sm1)));
-    __m512 mns = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm0, sm1)));
-    /* d and dmin of both, each repeated over its super-block's eight lanes */
-    __m128 dd = _mm_cvtph_ps(_mm_setr_epi16((short)b0->d, (short)b0->dmin, (short)b1->d,
-                                            (short)b1->dmin, 0, 0, 0, 0));
-    __m512 dv = _mm512_permutexvar_ps(
-        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2), _mm512_castps128_ps512(dd));
-    __m512 dminv = _mm512_permutexvar_ps(
-        _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3), _mm512_castps128_ps512(dd));
-    *acc = _mm512_fmadd_ps(sums, _mm512_mul_ps(_mm512_mul_ps(scales, dv), _mm512_loadu_ps(xd)),
-                           *acc);
-    *mins = _mm512_fmadd_ps(_mm512_mul_ps(mns, dminv), _mm512_loadu_ps(xds), *mins);
+    *acc = _mm512_fmadd_ps(sums, _mm512_mul_ps(pr->a, _mm512_loadu_ps(xd)), *acc);
+    *mins = _mm512_fmadd_ps(pr->mn, _mm512_loadu_ps(xds), *mins);
 }
 #endif
 
@@ -297,30 +316,50 @@ NT_TARGET_AVX512VNNI static inline void nt_kq45_dot2_vnni(const nt_kq45_block *b
             out[r] += nt_hsum_ps_avx2(_mm256_add_ps(acc[0], acc[1])) - mins;         \
         }                                                                            \
     }                                                                                \
+    /* up to four activation rows share each pair of super-blocks' unpacking; \
+     * each row's operations are those it gets alone (dtype.h) */              \
+    NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void       \
+    prefix##_rows_vnni(int64_t n, const void *row, const nt_q8_rows *x, int r0,  \
+                       const int R, float *out) {                                \
+        __m256 acc[4], mins[4];                                                  \
+        __m512 acc2[4], mins2[4];                                                \
+        for (int r = 0; r < R; r++) {                                            \
+            acc[r] = mins[r] = _mm256_setzero_ps();                              \
+            acc2[r] = mins2[r] = _mm512_setzero_ps();                            \
+        }                                                                        \
+        int64_t nb = n / NT_QK_K, i = 0;                                         \
+        for (; i + 2 <= nb; i += 2) {                                            \
+            nt_kq45_block k0 = describe((const block_type *)row + i);            \
+            nt_kq45_block k1 = describe((const block_type *)row + i + 1);        \
+            nt_kq45_pair pr;                                                     \
+            nt_kq45_pair_vnni(&k0, &k1, &pr);                                    \
+            for (int r = 0; r < R; r++) {                                        \
+                int64_t at = (int64_t)(r0 + r) * x->ld;                          \
+                nt_kq45_pair_row_vnni(&pr, x->q + at + i * NT_QK_K,              \
+                                      x->d + at / 32 + i * 8,                    \
+                                      x->ds + at / 32 + i * 8, &acc2[r], &mins2[r]); \
+            }                                                                    \
+        }                                                                        \
+        for (; i < nb; i++) {                                                    \
+            nt_kq45_block kb = describe((const block_type *)row + i);            \
+            for (int r = 0; r < R; r++) {                                        \
+                int64_t at = (int64_t)(r0 + r) * x->ld;                          \
+                nt_kq45_dot_vnni(&kb, x->q + at + i * NT_QK_K, x->d + at / 32 + i * 8, \
+                                 x->ds + at / 32 + i * 8, &acc[r], &mins[r]);    \
+            }                                                                    \
+        }                                                                        \
+        for (int r = 0; r < R; r++)                                              \
+            out[r0 + r] += nt_hsum_ps_avx2(_mm256_sub_ps(acc[r], mins[r])) +     \
+                           _mm512_reduce_add_ps(_mm512_sub_ps(acc2[r], mins2[r])); \
+    }                                                                            \
     NT_TARGET_AVX512VNNI static void prefix##_dot_q8_vnni(int64_t n, const void *row,\
                                                           const nt_q8_rows *x, int m,\
                                                           float *out) {              \
-        for (int r = 0; r < m; r++) {                                                \
-            const int8_t *xq = x->q + (int64_t)r * x->ld;                            \
-            const float *xd = x->d + (int64_t)r * x->ld / 32;                        \
-            const float *xds = x->ds + (int64_t)r * x->ld / 32;                      \
-            __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();            \
-            __m512 acc2 = _mm512_setzero_ps(), mins2 = _mm512_setzero_ps();          \
-            int64_t nb = n / NT_QK_K, i = 0;                                         \
-            for (; i + 2 <= nb; i += 2) {                                            \
-                nt_kq45_block k0 = describe((const block_type *)row + i);            \
-                nt_kq45_block k1 = describe((const block_type *)row + i + 1);        \
-                nt_kq45_dot2_vnni(&k0, &k1, xq + i * NT_QK_K, xd + i * 8,            \
-                                  xds + i * 8, &acc2, &mins2);                       \
-            }                                                                        \
-            for (; i < nb; i++) {                                                    \
-                nt_kq45_block kb = describe((const block_type *)row + i);            \
-                nt_kq45_dot_vnni(&kb, xq + i * NT_QK_K, xd + i * 8, xds + i * 8,     \
-                                 &acc, &mins);                                       \
-            }                                                                        \
-            out[r] += nt_hsum_ps_avx2(_mm256_sub_ps(acc, mins)) +                    \
-                      _mm512_reduce_add_ps(_mm512_sub_ps(acc2, mins2));              \
-        }                                                                            \
+        int r = 0;                                                               \
+        for (; r + 4 <= m; r += 4)                                               \
+            prefix##_rows_vnni(n, row, x, r, 4, out);                            \
+        for (; r < m; r++)                                                       \
+            prefix##_rows_vnni(n, row, x, r, 1, out);                            \
     }
 #define NT_KQ45_DOT_Q8(prefix)                                                       \
     {[NT_ISA_GENERIC] = prefix##_dot_q8_generic, [NT_ISA_AVX2] = prefix##_dot_q8_avx2,\

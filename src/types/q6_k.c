@@ -222,9 +222,9 @@ NT_TARGET_AVX512VNNI static inline __m512i q6_k_sum16(const __m512i p[4]) {
  * match. The -32 offset is one multiply-add per super-block on the
  * activations' sums.
  */
-NT_TARGET_AVX512VNNI static void q6_k_dot_q8_vnni(int64_t n, const void *row,
-                                                  const nt_q8_rows *x, int m, float *out) {
-    const block_q6_k *b = row;
+NT_TARGET_AVX512VNNI static inline __attribute__((always_inline)) void
+q6_k_rows_vnni(int64_t n, const block_q6_k *b, const nt_q8_rows *x, int r0, const int R,
+               float *out) {
     const __m512i low4 = _mm512_set1_epi8(15), low2 = _mm512_set1_epi8(3);
     const __m128i scale_of_lane =
         _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
@@ -233,45 +233,64 @@ NT_TARGET_AVX512VNNI static void q6_k_dot_q8_vnni(int64_t n, const void *row,
     /* qh's bit pairs of [group 0, group 1] and of [group 2, group 3] */
     const __m512i shift01 = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
     const __m512i shift23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-    for (int r = 0; r < m; r++) {
-        const int8_t *xq = x->q + (int64_t)r * x->ld;
-        const float *xd = x->d + (int64_t)r * x->ld / 32;
-        const int16_t *xs = x->s + (int64_t)r * x->ld / 16;
-        __m512 acc = _mm512_setzero_ps();
-        __m256 off = _mm256_setzero_ps();
-        for (int64_t i = 0; i < n / NT_QK_K; i++) {
-            const int8_t *xb = xq + i * NT_QK_K;
-            __m512i p[4];
-#pragma GCC unroll 2
-            for (int h = 0; h < 2; h++) {
-                __m512i ql = _mm512_loadu_si512(b[i].ql + h * 64);
-                __m512i qh = _mm512_broadcast_i64x4(
-                    _mm256_loadu_si256((const __m256i *)(b[i].qh + h * 32)));
-                __m512i q01 = _mm512_or_si512(
-                    _mm512_and_si512(ql, low4),
-                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift01), low2), 4));
-                __m512i q23 = _mm512_or_si512(
-                    _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
-                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift23), low2), 4));
-                p[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q01,
-                                               _mm512_loadu_si512(xb + h * 128));
-                p[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q23,
-                                                   _mm512_loadu_si512(xb + h * 128 + 64));
-            }
-            __m128i sc = _mm_loadu_si128((const __m128i *)b[i].scales);
-            __m256 dd = _mm256_mul_ps(_mm256_set1_ps(nt_f16_to_f32_f16c(b[i].d)),
-                                      _mm256_loadu_ps(xd + i * 8));
-            __m512 scales = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, scale_of_lane)));
-            __m512 dd16 = _mm512_permutexvar_ps(group_of_lane, _mm512_castps256_ps512(dd));
-            acc = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q6_k_sum16(p)), scales), dd16,
-                                  acc);
-            /* per group: scale_a * sum_a + scale_b * sum_b of the activations */
-            __m256i offsets = _mm256_madd_epi16(
-                _mm256_cvtepi8_epi16(sc), _mm256_loadu_si256((const __m256i *)(xs + i * 16)));
-            off = _mm256_fmadd_ps(_mm256_cvtepi32_ps(offsets), dd, off);
-        }
-        out[r] += _mm512_reduce_add_ps(acc) - 32.0f * nt_hsum_ps_avx2(off);
+    __m512 acc[4];
+    __m256 off[4];
+    for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_setzero_ps();
+        off[r] = _mm256_setzero_ps();
     }
+    for (int64_t i = 0; i < n / NT_QK_K; i++) {
+        /* the super-block's codes and scales, once for all R rows */
+        __m512i q[4];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512(b[i].ql + h * 64);
+            __m512i qh = _mm512_broadcast_i64x4(
+                _mm256_loadu_si256((const __m256i *)(b[i].qh + h * 32)));
+            q[2 * h] = _mm512_or_si512(
+                _mm512_and_si512(ql, low4),
+                _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift01), low2), 4));
+            q[2 * h + 1] = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4),
+                _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh, shift23), low2), 4));
+        }
+        __m128i sc = _mm_loadu_si128((const __m128i *)b[i].scales);
+        __m256 d = _mm256_set1_ps(nt_f16_to_f32_f16c(b[i].d));
+        __m512 scales = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc, scale_of_lane)));
+        __m256i sc16 = _mm256_cvtepi8_epi16(sc);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            const int8_t *xb = x->q + (int64_t)(r0 + r) * x->ld + i * NT_QK_K;
+            const float *xd = x->d + (int64_t)(r0 + r) * x->ld / 32;
+            const int16_t *xs = x->s + (int64_t)(r0 + r) * x->ld / 16;
+            __m512i p[4];
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k],
+                                           _mm512_loadu_si512(xb + k * 64));
+            __m256 dd = _mm256_mul_ps(d, _mm256_loadu_ps(xd + i * 8));
+            __m512 dd16 = _mm512_permutexvar_ps(group_of_lane, _mm512_castps256_ps512(dd));
+            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(q6_k_sum16(p)), scales),
+                                     dd16, acc[r]);
+            /* per group: scale_a * sum_a + scale_b * sum_b of the activations */
+            __m256i offsets =
+                _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(xs + i * 16)));
+            off[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(offsets), dd, off[r]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        out[r0 + r] += _mm512_reduce_add_ps(acc[r]) - 32.0f * nt_hsum_ps_avx2(off[r]);
+}
+
+/* Four activation rows share each super-block's unpacked codes and scales;
+ * each row's operations are those it gets alone (dtype.h). */
+NT_TARGET_AVX512VNNI static void q6_k_dot_q8_vnni(int64_t n, const void *row,
+                                                  const nt_q8_rows *x, int m, float *out) {
+    int r = 0;
+    for (; r + 4 <= m; r += 4)
+        q6_k_rows_vnni(n, row, x, r, 4, out);
+    for (; r < m; r++)
+        q6_k_rows_vnni(n, row, x, r, 1, out);
 }
 #endif
 
