@@ -14,6 +14,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run, "generate from a text prompt or token ids, streaming"},
     {"logits", cmd_logits, "write the logits of every position as float32"},
+    {"perplexity", cmd_perplexity, "perplexity of a text, and KL divergence to another model"},
     {"bench", cmd_bench, "measure prefill and decode speed"},
     {"synth", cmd_synth, "write a random-weight checkpoint of the real shape"},
     {"tokenize", cmd_tokenize, "text on stdin to token ids (a JSON array)"},
@@ -23,12 +24,13 @@ static const struct {
     {"quantize", cmd_quantize, "write a model as GGUF in a 4- to 8-bit type (AWQ too)"},
     {"convert", cmd_convert, "write an HF checkpoint as GGUF (f16, bf16, f32)"},
     {"serve", cmd_serve, "an OpenAI-compatible HTTP server (continuous batching)"},
+    {"eval", cmd_eval, "benchmark accuracy: MMLU, k-shot (eval mmlu --data DIR)"},
 };
 
 static void usage(FILE *out) {
     fprintf(out, "usage: nemotron COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`nemotron COMMAND --help` describes a command's options.\n"
                  "nemotron %s, kernels: %s\n",
             NT_VERSION_STRING, nt_simd_name(nt_simd_best()));

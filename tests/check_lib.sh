@@ -34,3 +34,26 @@ check() {
     fi
     return 1
 }
+
+# expect NAME CONDITION...: CONDITION (a command) must succeed.
+expect() {
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        fail "$name"
+    fi
+}
+
+# same NAME GOT WANT: byte-for-byte equal strings.
+same() {
+    if [ "$2" == "$3" ]; then
+        passed=$((passed + 1))
+    else
+        fail "$1: got [$2], want [$3]"
+    fi
+}
+
+# $(...) drops trailing newlines; this keeps every byte of stdout.
+stdout_exact() { cat "$out"; printf x; }

@@ -34,17 +34,6 @@ rm -rf "$scratch"
 mkdir -p "$scratch" || exit 2
 . "$(dirname "$0")/check_lib.sh"
 
-# expect NAME CONDITION...: CONDITION (a command) must succeed.
-expect() {
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        fail "$name"
-    fi
-}
-
 differ() {
     ! cmp -s "$1" "$2"
 }

@@ -34,18 +34,6 @@ rm -rf "$scratch"
 mkdir -p "$scratch" || exit 2
 . "$(dirname "$0")/check_lib.sh"
 
-# same NAME GOT WANT: byte-for-byte equal strings.
-same() {
-    if [ "$2" == "$3" ]; then
-        passed=$((passed + 1))
-    else
-        fail "$1: got [$2], want [$3]"
-    fi
-}
-
-# $(...) drops trailing newlines; these keep every byte of stdout.
-stdout_exact() { cat "$out"; printf x; }
-
 text='<toolcall> {"name": "get_weather"} </toolcall>'
 model=$scratch/toolcall
 
