@@ -45,6 +45,8 @@
 #include "commands.h"
 #include "common.h"
 #include "csv.h"
+#include "internal.h"
+#include "score.h"
 
 #define MMLU_FIELDS 6 /* question, A, B, C, D, answer */
 static const char LETTERS[4] = {'A', 'B', 'C', 'D'};
@@ -72,29 +74,7 @@ static void eval_usage(FILE *out) {
 
 /* ---- text -------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
-static int sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p)
-            return 0;
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-    return 1;
-}
-
-static int sb_str(sbuf *b, const char *s) { return sb_add(b, s, strlen(s)); }
+static int sb_str(nt_buf *b, const char *s) { return nt_buf_add(b, s, strlen(s)); }
 
 /* ---- the data -------------------------------------------------------------------- */
 
@@ -245,7 +225,7 @@ static void free_subjects(subject *s, int n) {
 
 /* ---- prompts -------------------------------------------------------------------- */
 
-static int add_example(sbuf *b, const question *q, int with_answer) {
+static int add_example(nt_buf *b, const question *q, int with_answer) {
     int ok = sb_str(b, q->f[0]);
     for (int j = 0; j < 4 && ok; j++) {
         char head[5] = {'\n', LETTERS[j], '.', ' ', '\0'};
@@ -260,18 +240,18 @@ static int add_example(sbuf *b, const question *q, int with_answer) {
 }
 
 /* The prompt of test question q of subject s with its first k examples. */
-static int build_prompt(sbuf *b, const subject *s, int k, const question *q) {
-    b->len = 0;
+static int build_prompt(nt_buf *b, const subject *s, int k, const question *q) {
+    b->n = 0;
     int ok = sb_str(b, "The following are multiple choice questions (with answers) about ");
     /* the original's format_subject: " " before each word, so two spaces
      * after "about" */
     for (const char *p = s->name; *p && ok;) {
         const char *u = strchr(p, '_');
         size_t n = u ? (size_t)(u - p) : strlen(p);
-        ok = sb_add(b, " ", 1) && sb_add(b, p, n);
+        ok = nt_buf_add(b, " ", 1) && nt_buf_add(b, p, n);
         p += n + (u != NULL);
         if (u && !*p)
-            ok = ok && sb_add(b, " ", 1); /* a trailing "_": an empty last word */
+            ok = ok && nt_buf_add(b, " ", 1); /* a trailing "_": an empty last word */
     }
     ok = ok && sb_str(b, ".\n\n");
     for (int i = 0; i < k && ok; i++)
@@ -346,14 +326,9 @@ static void json_float(FILE *out, double v) {
 }
 
 static void softmax4(const float *l, double *p) {
-    double m = l[0], sum = 0;
-    for (int j = 1; j < 4; j++)
-        if (l[j] > m)
-            m = l[j];
+    double lse = nt_score_logsumexp(l, 4);
     for (int j = 0; j < 4; j++)
-        sum += p[j] = exp((double)l[j] - m);
-    for (int j = 0; j < 4; j++)
-        p[j] /= sum;
+        p[j] = exp((double)l[j] - lse);
 }
 
 typedef struct totals {
@@ -650,7 +625,7 @@ static int cmd_eval_mmlu(int argc, char **argv) {
     FILE *json = NULL;
     result *results = NULL;
     int n_results = 0;
-    sbuf prompt = {0};
+    nt_buf prompt = {0};
     int32_t *ids = NULL;
     nt_error err;
 
@@ -789,7 +764,7 @@ static int cmd_eval_mmlu(int argc, char **argv) {
                 ids = NULL;
                 if (!build_prompt(&prompt, s, shots, q))
                     goto done;
-                if (nt_tokenize(tok, prompt.s, prompt.len, flags, &ids, &n_ids, &err) != NT_OK) {
+                if (nt_tokenize(tok, prompt.s, prompt.n, flags, &ids, &n_ids, &err) != NT_OK) {
                     cli_error("%s", err.message);
                     goto done;
                 }

@@ -137,13 +137,11 @@ static void update_stats(nt_scheduler *s) {
 }
 
 /* Sends the DONE event, gives back the blocks, frees. The request has left
- * the queue and the running set. */
-static void request_finish(nt_scheduler *s, request *r, nt_finish_reason finish,
-                           nt_error *err) {
-    nt_status st = NT_OK;
+ * the queue and the running set. (Running out of memory for the reply's
+ * last text still ends it: the DONE event is owed whatever happens.) */
+static void request_finish(nt_scheduler *s, request *r, nt_finish_reason finish) {
     if (r->reply)
-        st = nt_reply_end(r->reply, &finish, err);
-    (void)st;
+        nt_reply_end(r->reply, &finish, NULL);
     double now = nt_time_seconds();
     r->result.finish = finish;
     r->result.n_tool_calls = r->reply ? nt_reply_tool_calls(r->reply) : 0;
@@ -265,10 +263,10 @@ void nt_scheduler_free(nt_scheduler *s) {
     while (s->queue_head) {
         request *r = s->queue_head;
         s->queue_head = r->next;
-        request_finish(s, r, NT_FINISH_CANCELLED, NULL);
+        request_finish(s, r, NT_FINISH_CANCELLED);
     }
     for (int i = 0; i < s->n_running; i++)
-        request_finish(s, s->running[i], NT_FINISH_CANCELLED, NULL);
+        request_finish(s, s->running[i], NT_FINISH_CANCELLED);
     nt_context_free(s->ctx);
     nt_kv_pool_free(s->pool);
     free(s->tokens);
@@ -395,23 +393,17 @@ void nt_scheduler_get_stats(nt_scheduler *s, nt_scheduler_stats *stats) {
 
 /* ---- a step ------------------------------------------------------------- */
 
-static void remove_running(nt_scheduler *s, int i) {
-    pthread_mutex_lock(&s->lock);
-    memmove(&s->running[i], &s->running[i + 1],
-            (size_t)(s->n_running - i - 1) * sizeof *s->running);
-    s->n_running--;
-    pthread_mutex_unlock(&s->lock);
-}
-
 /* Ends running request i. */
-static void end_running(nt_scheduler *s, int i, nt_finish_reason finish, nt_error *err) {
+static void end_running(nt_scheduler *s, int i, nt_finish_reason finish) {
     request *r = s->running[i];
     pthread_mutex_lock(&s->lock);
     s->owed_total -= r->owed;
     s->stats.requests++;
+    memmove(&s->running[i], &s->running[i + 1],
+            (size_t)(s->n_running - i - 1) * sizeof *s->running);
+    s->n_running--;
     pthread_mutex_unlock(&s->lock);
-    remove_running(s, i);
-    request_finish(s, r, finish, err);
+    request_finish(s, r, finish);
 }
 
 /*
@@ -478,32 +470,27 @@ static nt_status reserve(nt_scheduler *s, request *r, int n, nt_error *err) {
 }
 
 /* The first events of a newly running request: its reply, its prefix. */
-static nt_finish_reason start_reply(nt_scheduler *s, request *r, nt_error *err) {
+static nt_finish_reason start_reply(nt_scheduler *s, request *r) {
     nt_finish_reason finish = NT_FINISH_NONE;
-    r->reply = nt_reply_new(s->tok, &r->gen, r->fn, r->user, r->id, err);
+    r->reply = nt_reply_new(s->tok, &r->gen, r->fn, r->user, r->id, NULL);
     if (!r->reply ||
-        nt_sampler_set_prompt(r->sampler, r->prompt, r->n_prompt, err) != NT_OK)
+        nt_sampler_set_prompt(r->sampler, r->prompt, r->n_prompt, NULL) != NT_OK)
         return NT_FINISH_CANCELLED;
     if (r->reply_prefix &&
-        nt_reply_text(r->reply, r->reply_prefix, strlen(r->reply_prefix), &finish, err) !=
+        nt_reply_text(r->reply, r->reply_prefix, strlen(r->reply_prefix), &finish, NULL) !=
             NT_OK)
         return NT_FINISH_CANCELLED;
     return finish;
 }
 
 /* Samples r's next token from its logits; returns how the reply goes on. */
-static nt_finish_reason take_token(nt_scheduler *s, request *r, const float *logits,
-                                   nt_error *err) {
+static nt_finish_reason take_token(nt_scheduler *s, request *r, const float *logits) {
     int n_vocab = s->ctx->model->hp.n_vocab;
     nt_sample sample;
     int32_t id = nt_sampler_sample_ex(r->sampler, logits, n_vocab, r->gen.n_top_logprobs,
                                       &sample);
-    if (id < 0) {
-        nt_fail(err, NT_ERR_ARGUMENT,
-                "the sampler refused the logits: a logit bias names a token outside "
-                "the vocabulary of %d", n_vocab);
+    if (id < 0) /* a logit bias past the vocabulary, or no memory: end it */
         return NT_FINISH_CANCELLED;
-    }
     if (r->t_first == 0) {
         r->t_first = nt_time_seconds();
         r->result.prompt_seconds = r->t_first - r->t_submit;
@@ -513,8 +500,8 @@ static nt_finish_reason take_token(nt_scheduler *s, request *r, const float *log
     s->stats.generated_tokens++;
     pthread_mutex_unlock(&s->lock);
     nt_finish_reason finish = NT_FINISH_NONE;
-    if (nt_sampler_accept(r->sampler, id, err) != NT_OK ||
-        nt_reply_token(r->reply, id, &sample, &finish, err) != NT_OK)
+    if (nt_sampler_accept(r->sampler, id, NULL) != NT_OK ||
+        nt_reply_token(r->reply, id, &sample, &finish, NULL) != NT_OK)
         return NT_FINISH_CANCELLED;
     if (finish != NT_FINISH_NONE)
         return finish;
@@ -544,12 +531,12 @@ int nt_scheduler_step(nt_scheduler *s, nt_error *err) {
         pthread_mutex_lock(&s->lock);
         s->stats.requests++;
         pthread_mutex_unlock(&s->lock);
-        request_finish(s, r, NT_FINISH_CANCELLED, NULL);
+        request_finish(s, r, NT_FINISH_CANCELLED);
     }
     if (admit_failed)
         return -1;
     for (int i = n_before; i < n_before + n_new; i++) {
-        nt_finish_reason f = start_reply(s, s->running[i], NULL);
+        nt_finish_reason f = start_reply(s, s->running[i]);
         s->running[i]->ending = f != NT_FINISH_NONE;
         s->running[i]->result.finish = f;
     }
@@ -559,7 +546,7 @@ int nt_scheduler_step(nt_scheduler *s, nt_error *err) {
         int cancel = r->cancel;
         pthread_mutex_unlock(&s->lock);
         if (cancel || r->ending) {
-            end_running(s, i, cancel ? NT_FINISH_CANCELLED : r->result.finish, NULL);
+            end_running(s, i, cancel ? NT_FINISH_CANCELLED : r->result.finish);
             continue;
         }
         i++;
@@ -601,7 +588,7 @@ int nt_scheduler_step(nt_scheduler *s, nt_error *err) {
     if (st != NT_OK) {
         /* a broken promise: a bug, but end the step's requests cleanly */
         while (s->n_running > 0)
-            end_running(s, s->n_running - 1, NT_FINISH_CANCELLED, NULL);
+            end_running(s, s->n_running - 1, NT_FINISH_CANCELLED);
         return -1;
     }
     /* the block tables are final now (reserving may move them) */
@@ -625,7 +612,7 @@ int nt_scheduler_step(nt_scheduler *s, nt_error *err) {
         }
         if (st != NT_OK) {
             while (s->n_running > 0)
-                end_running(s, s->n_running - 1, NT_FINISH_CANCELLED, NULL);
+                end_running(s, s->n_running - 1, NT_FINISH_CANCELLED);
             return -1;
         }
     }
@@ -633,7 +620,7 @@ int nt_scheduler_step(nt_scheduler *s, nt_error *err) {
     /* 4. sampling, events, and the requests that end */
     for (int j = 0; j < n_logits; j++) {
         request *r = s->logit_owner[j];
-        nt_finish_reason f = take_token(s, r, s->logits + (size_t)j * s->ctx->model->hp.n_vocab, NULL);
+        nt_finish_reason f = take_token(s, r, s->logits + (size_t)j * s->ctx->model->hp.n_vocab);
         if (f != NT_FINISH_NONE) {
             r->ending = 1;
             r->result.finish = f;
@@ -642,7 +629,7 @@ int nt_scheduler_step(nt_scheduler *s, nt_error *err) {
     for (int i = 0; i < s->n_running;) {
         request *r = s->running[i];
         if (r->ending) {
-            end_running(s, i, r->result.finish, NULL);
+            end_running(s, i, r->result.finish);
             continue;
         }
         i++;

@@ -21,28 +21,7 @@
 # Prints "N passed, N failed"; exits 1 if anything failed.
 
 set -u
-if [ $# -ne 3 ]; then
-    echo "usage: $0 NEMOTRON FIXTURE_DIR SCRATCH_DIR" >&2
-    exit 2
-fi
-nemotron=$1
-fixture=$2
-scratch=$3
-rm -rf "$scratch"
-mkdir -p "$scratch"
-passed=0
-failed=0
-
-check() {  # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $name" >&2
-    fi
-}
+. "$(dirname "$0")/check_lib.sh" "$@"
 
 # No crash and no sanitizer report, whatever the exit code.
 clean() {  # clean STDERR_FILE
@@ -58,7 +37,7 @@ greedy=$(tr -d ' \n' < "$fixture/reference/cases.json" |
          grep -o '"greedy":\[[0-9,]\+\]' | sed 's/"greedy"://')
 expected=$(printf '%s' "$greedy" | "$nemotron" detokenize -m "$fixture/tokenizer.model" |
            sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//')
-check "the fixture has a greedy reply" test -n "$expected"
+expect "the fixture has a greedy reply" test -n "$expected"
 
 # ---- session 1: a user turn, /save, a tool result, /save --------------------
 "${chat[@]}" > "$scratch/out1" 2> "$scratch/err1" <<EOF
@@ -69,24 +48,24 @@ What do you sell?
 /quit
 EOF
 status=$?
-check "session 1 exits 0" test $status -eq 0
-check "session 1 is clean" clean "$scratch/err1"
+expect "session 1 exits 0" test $status -eq 0
+expect "session 1 is clean" clean "$scratch/err1"
 reply1=$(sed -n 1p "$scratch/out1")
 reply2=$(sed -n 2p "$scratch/out1")
-check "the first reply is llama.cpp's greedy reply" test "$reply1" = "$expected"
-check "stdout holds the two replies only" test "$(wc -l < "$scratch/out1")" -eq 2
-check "a reply cut at -n says so" grep -q "limit of 24 tokens" "$scratch/err1"
+expect "the first reply is llama.cpp's greedy reply" test "$reply1" = "$expected"
+expect "stdout holds the two replies only" test "$(wc -l < "$scratch/out1")" -eq 2
+expect "a reply cut at -n says so" grep -q "limit of 24 tokens" "$scratch/err1"
 
 render() {  # render FILE: the saved conversation's prompt, no generation prompt
     "$nemotron" template -m "$fixture" --no-generation-prompt < "$1"
 }
 want1=$(printf '<extra_id_0>System\n%s\n\n<extra_id_1>User\nWhat do you sell?\n<extra_id_1>Assistant\n%s\n' \
         "$system" "$reply1")
-check "one.json renders as the conversation" test "$(render "$scratch/one.json")" = "$want1"
+expect "one.json renders as the conversation" test "$(render "$scratch/one.json")" = "$want1"
 want2=$(printf '%s\n<extra_id_1>Tool\n{"price": 12}\n<extra_id_1>Assistant\n%s\n' \
         "$want1" "$reply2")
-check "two.json adds the tool turn and the reply" test "$(render "$scratch/two.json")" = "$want2"
-check "the second reply is not empty" test -n "$reply2"
+expect "two.json adds the tool turn and the reply" test "$(render "$scratch/two.json")" = "$want2"
+expect "the second reply is not empty" test -n "$reply2"
 
 # ---- session 2: a fresh process picks up one.json ---------------------------
 "${chat[@]}" > "$scratch/out2" 2> "$scratch/err2" <<EOF
@@ -94,11 +73,11 @@ check "the second reply is not empty" test -n "$reply2"
 /tool {"price": 12}
 /save $scratch/three.json
 EOF
-check "session 2 exits 0" test $? -eq 0
-check "session 2 is clean" clean "$scratch/err2"
-check "a loaded conversation replies as the running one did" \
+expect "session 2 exits 0" test $? -eq 0
+expect "session 2 is clean" clean "$scratch/err2"
+expect "a loaded conversation replies as the running one did" \
     test "$(cat "$scratch/out2")" = "$reply2"
-check "and saves the same conversation" cmp -s "$scratch/two.json" "$scratch/three.json"
+expect "and saves the same conversation" cmp -s "$scratch/two.json" "$scratch/three.json"
 
 # ---- session 3: /reset keeps the system prompt --------------------------------
 "${chat[@]}" > "$scratch/out3" 2> "$scratch/err3" <<EOF
@@ -106,8 +85,8 @@ check "and saves the same conversation" cmp -s "$scratch/two.json" "$scratch/thr
 /reset
 /save $scratch/four.json
 EOF
-check "session 3 exits 0" test $? -eq 0
-check "/reset keeps only the system message" \
+expect "session 3 exits 0" test $? -eq 0
+expect "/reset keeps only the system message" \
     test "$(render "$scratch/four.json")" = "$(printf '<extra_id_0>System\n%s\n\n' "$system")"
 
 # ---- session 4: a conversation with tool calls -------------------------------
@@ -127,14 +106,14 @@ EOF
 Thanks!
 /save $scratch/six.json
 EOF
-check "session 4 exits 0" test $? -eq 0
-check "session 4 is clean" clean "$scratch/err4"
-check "a saved tool-call conversation renders as the loaded one" \
+expect "session 4 exits 0" test $? -eq 0
+expect "session 4 is clean" clean "$scratch/err4"
+expect "a saved tool-call conversation renders as the loaded one" \
     test "$(render "$scratch/five.json")" = "$(render "$scratch/calls.json")"
-check "the tool calls render as the model writes them" \
+expect "the tool calls render as the model writes them" \
     grep -q '^<toolcall> {"name": "get_weather", "arguments": {"city": "Bergen"}} </toolcall>$' \
     <(render "$scratch/five.json")
-check "the next turn follows them" \
+expect "the next turn follows them" \
     grep -q '^Thanks!$' <(render "$scratch/six.json" | grep -A1 '^<extra_id_1>User$' | tail -n 1)
 
 # ---- session 5: --tools and --context ------------------------------------------
@@ -144,9 +123,9 @@ printf '  Oakvale sells swords for 12 gold.\n' > "$scratch/passage.txt"
     --context "$scratch/passage.txt" > "$scratch/out5" 2> "$scratch/err5" <<EOF
 /save $scratch/seven.json
 EOF
-check "session 5 exits 0" test $? -eq 0
+expect "session 5 exits 0" test $? -eq 0
 want7=$(printf '<extra_id_0>System\nBe brief.\n\n<tool> {"type": "function", "function": {"name": "buy", "parameters": {}}} </tool>\n\n<context> Oakvale sells swords for 12 gold. </context>\n\n')
-check "--tools and --context make the system turn" test "$(render "$scratch/seven.json")" = "$want7"
+expect "--tools and --context make the system turn" test "$(render "$scratch/seven.json")" = "$want7"
 
 # ---- session 6: mistakes at the prompt ----------------------------------------
 "${chat[@]}" > "$scratch/out6" 2> "$scratch/err6" <<EOF
@@ -159,46 +138,46 @@ check "--tools and --context make the system turn" test "$(render "$scratch/seve
 
 What do you sell?
 EOF
-check "session 6 goes on after each mistake" test $? -eq 0
-check "session 6 is clean" clean "$scratch/err6"
-check "a missing file is named" grep -q "missing.json" "$scratch/err6"
-check "a file that is not a conversation is refused" grep -q "out1 is not JSON" "$scratch/err6"
-check "/tool wants JSON" grep -q "/tool needs" "$scratch/err6"
-check "/save wants a name" grep -q "/save needs a file name" "$scratch/err6"
-check "unknown commands are named" grep -q "unknown command /frobnicate" "$scratch/err6"
-check "/help lists /load" grep -q "/load FILE" "$scratch/err6"
-check "the conversation was untouched: same first reply" \
+expect "session 6 goes on after each mistake" test $? -eq 0
+expect "session 6 is clean" clean "$scratch/err6"
+expect "a missing file is named" grep -q "missing.json" "$scratch/err6"
+expect "a file that is not a conversation is refused" grep -q "out1 is not JSON" "$scratch/err6"
+expect "/tool wants JSON" grep -q "/tool needs" "$scratch/err6"
+expect "/save wants a name" grep -q "/save needs a file name" "$scratch/err6"
+expect "unknown commands are named" grep -q "unknown command /frobnicate" "$scratch/err6"
+expect "/help lists /load" grep -q "/load FILE" "$scratch/err6"
+expect "the conversation was untouched: same first reply" \
     test "$(cat "$scratch/out6")" = "$expected"
 
 # ---- session 7: on a terminal (libedit), through script(1)'s pseudo-terminal --
 if command -v script > /dev/null; then
     printf 'What do you sell?\n/save %s\n/quit\n' "$scratch/tty.json" |
         timeout 120 script -qec "$(printf '%q ' "${chat[@]}")" /dev/null > "$scratch/out11" 2>&1
-    check "on a terminal the chat prompts with '> '" grep -q '^> What do you sell?' \
+    expect "on a terminal the chat prompts with '> '" grep -q '^> What do you sell?' \
         <(tr -d '\r' < "$scratch/out11")
-    check "on a terminal the reply is llama.cpp's too" grep -qxF "$expected" \
+    expect "on a terminal the reply is llama.cpp's too" grep -qxF "$expected" \
         <(tr -d '\r' < "$scratch/out11")
-    check "on a terminal /save works" cmp -s "$scratch/tty.json" "$scratch/one.json"
-    check "the terminal session is clean" clean "$scratch/out11"
+    expect "on a terminal /save works" cmp -s "$scratch/tty.json" "$scratch/one.json"
+    expect "the terminal session is clean" clean "$scratch/out11"
 else
     echo "script(1) not found: the terminal session is skipped"
 fi
 
 # ---- command line errors --------------------------------------------------------
 "$nemotron" chat > /dev/null 2> "$scratch/err7" < /dev/null
-check "no model: usage error" test $? -eq 2
+expect "no model: usage error" test $? -eq 2
 "${chat[@]}" --tools "$scratch/passage.txt" > /dev/null 2> "$scratch/err8" < /dev/null
-check "bad --tools: error" test $? -eq 1
-check "bad --tools is named" grep -q "passage.txt is not JSON" "$scratch/err8"
+expect "bad --tools: error" test $? -eq 1
+expect "bad --tools is named" grep -q "passage.txt is not JSON" "$scratch/err8"
 "$nemotron" chat -m "$fixture" --system-file "$scratch/nothing.txt" > /dev/null 2> "$scratch/err9" < /dev/null
-check "missing --system-file: error" test $? -eq 1
-check "missing --system-file is named" grep -q "nothing.txt" "$scratch/err9"
+expect "missing --system-file: error" test $? -eq 1
+expect "missing --system-file is named" grep -q "nothing.txt" "$scratch/err9"
 "${chat[@]}" -c 16 > "$scratch/out10" 2> "$scratch/err10" <<EOF
 What do you sell?
 EOF
 status=$?
-check "a conversation past the context is refused" grep -q "no room is left" "$scratch/err10"
-check "and the chat goes on to the end of its input" test $status -eq 0
+expect "a conversation past the context is refused" grep -q "no room is left" "$scratch/err10"
+expect "and the chat goes on to the end of its input" test $status -eq 0
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

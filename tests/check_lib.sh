@@ -1,7 +1,21 @@
-# check_lib.sh - the checks the shell tests share (sourced, not run).
+# check_lib.sh - what the shell tests share (sourced, not run):
 #
-# Needs $scratch (a folder of the test's own); leaves each command's output
-# in $out and $err, and counts into $passed and $failed.
+#   . "$(dirname "$0")/check_lib.sh" "$@"
+#
+# takes the test's arguments NEMOTRON FIXTURE_DIR SCRATCH_DIR into
+# $nemotron, $fixture and $scratch (emptied for the test), and gives the
+# checks below, which leave each command's output in $out and $err and
+# count into $passed and $failed.
+
+if [ $# -ne 3 ]; then
+    echo "usage: $0 NEMOTRON FIXTURE_DIR SCRATCH_DIR" >&2
+    exit 2
+fi
+nemotron=$1
+fixture=$2
+scratch=$3
+rm -rf "$scratch"
+mkdir -p "$scratch" || exit 2
 
 out=$scratch/stdout
 err=$scratch/stderr

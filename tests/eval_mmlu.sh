@@ -25,17 +25,7 @@
 # Prints "N passed, N failed"; exits 1 if anything failed.
 
 set -u
-if [ $# -ne 3 ]; then
-    echo "usage: $0 NEMOTRON FIXTURE_DIR SCRATCH_DIR" >&2
-    exit 2
-fi
-nemotron=$1
-fixture=$2
-scratch=$3
-
-rm -rf "$scratch"
-mkdir -p "$scratch" || exit 2
-. "$(dirname "$0")/check_lib.sh"
+. "$(dirname "$0")/check_lib.sh" "$@"
 
 # has NAME FILE NEEDLE: FILE contains the string NEEDLE (line breaks too).
 has() {

@@ -19,19 +19,9 @@
 # Prints "N passed, N failed"; exits 1 if anything failed.
 
 set -u
-if [ $# -ne 3 ]; then
-    echo "usage: $0 NEMOTRON FIXTURE_DIR SCRATCH_DIR" >&2
-    exit 2
-fi
-nemotron=$1
-fixture=$2
-scratch=$3
+. "$(dirname "$0")/check_lib.sh" "$@"
 n_vocab=2048
 ctx=32
-
-rm -rf "$scratch"
-mkdir -p "$scratch" || exit 2
-. "$(dirname "$0")/check_lib.sh"
 
 # field NAME: the value of NAME in the JSON object in $out
 field() {

@@ -129,7 +129,7 @@ static nt_context *context_new(nt_model *model, const nt_context_params *params,
     ctx->tokens = malloc((size_t)n_ctx * sizeof *ctx->tokens);
     ctx->row_pos = malloc(B * sizeof *ctx->row_pos);
     ctx->row_map = malloc(B * sizeof *ctx->row_map);
-    ctx->attn_rows = malloc(2 * B * sizeof *ctx->attn_rows);
+    ctx->attn_rows = malloc(B * sizeof *ctx->attn_rows);
     if (!ctx->k_cache || !ctx->v_cache || !ctx->tokens || !ctx->row_pos ||
         !ctx->row_map || !ctx->attn_rows)
         ok = 0;

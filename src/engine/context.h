@@ -110,7 +110,8 @@ typedef struct nt_step {
     const nt_step_run *runs;  /* cover rows 0 .. n - 1 in order */
     int n_runs;
     nt_step_kernels kernels;
-    const int32_t *logit_rows; /* rows whose logits are wanted, ascending */
+    const int32_t *logit_rows; /* rows whose logits are wanted, ascending;
+                                  NULL: the step's last n_logit_rows */
     int n_logit_rows;
 } nt_step;
 

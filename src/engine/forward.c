@@ -234,12 +234,16 @@ void nt_forward_step(nt_context *ctx, const nt_step *step, float *logits) {
 
     int rows = step->n_logit_rows;
     if (rows > 0) {
-        /* gather the rows whose logits are wanted, then normalize them */
-        for (int i = 0; i < rows; i++)
-            if (step->logit_rows[i] != i)
-                memcpy(ctx->x + i * H, ctx->x + (int64_t)step->logit_rows[i] * H,
-                       (size_t)H * sizeof(float));
-        layer_norm(ctx, ctx->x, ctx->xn, rows, &m->out_norm);
+        /* the step's last rows, or the listed ones gathered to the front */
+        const float *x = ctx->x + (int64_t)(n - rows) * H;
+        if (step->logit_rows) {
+            for (int i = 0; i < rows; i++)
+                if (step->logit_rows[i] != i)
+                    memcpy(ctx->x + i * H, ctx->x + (int64_t)step->logit_rows[i] * H,
+                           (size_t)H * sizeof(float));
+            x = ctx->x;
+        }
+        layer_norm(ctx, x, ctx->xn, rows, &m->out_norm);
         nt_matmul_target head = {&m->lm_head, NULL, logits};
         nt_matmul_with(&ctx->exec, ctx->xn, rows, H, &head, 1,
                        step->kernels == NT_STEP_BY_ROLE ? NT_MATMUL_EACH_ROW
@@ -251,23 +255,8 @@ void nt_forward(nt_context *ctx, const int32_t *tokens, int n, int logits_from,
                 float *logits) {
     static const int32_t block0 = 0;
     nt_step_run run = {0, n, ctx->n_past, {&block0, ctx->n_ctx}, 1};
-    int32_t logit_rows[1];
-    nt_step step = {tokens, n, &run, 1, NT_STEP_BY_SIZE, NULL, 0};
-    /* logits_from < n - 1 (all rows) only comes with rows that are in
-     * order, so they are gathered in place */
-    int32_t *all = NULL;
-    if (logits_from < n) {
-        if (logits_from == n - 1) {
-            logit_rows[0] = n - 1;
-            step.logit_rows = logit_rows;
-        } else {
-            all = ctx->attn_rows + ctx->n_batch; /* room for n_batch more */
-            for (int i = logits_from; i < n; i++)
-                all[i - logits_from] = i;
-            step.logit_rows = all;
-        }
-        step.n_logit_rows = n - logits_from;
-    }
+    nt_step step = {tokens, n, &run, 1, NT_STEP_BY_SIZE, NULL,
+                    logits_from < n ? n - logits_from : 0};
     nt_forward_step(ctx, &step, logits);
     ctx->n_past += n;
 }
