@@ -252,6 +252,21 @@ static void check_malformed(const char *fixture_dir, const char *scratch) {
                    "\"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"Regex\": \" +\"}, "
                    "\"content\": \" \"}",
                    NT_ERR_UNSUPPORTED, "Regex");
+    /* Replace steps that would lengthen a text without bound: 7 doublings
+     * (128-fold) are refused, as are more than 32 steps of any kind. */
+    char chain[2400] = "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [";
+    for (int i = 0; i < 7; i++)
+        strcat(chain, "{\"type\": \"Replace\", \"pattern\": {\"String\": \"a\"}, "
+                      "\"content\": \"aa\"},");
+    strcpy(chain + strlen(chain) - 1, "]}");
+    expect_refused(json, len, scratch, "\"normalizer\": null", chain, NT_ERR_UNSUPPORTED,
+                   "more than 64 times longer");
+    strcpy(chain, "\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [");
+    for (int i = 0; i < 33; i++)
+        strcat(chain, "{\"type\": \"NFC\"},");
+    strcpy(chain + strlen(chain) - 1, "]}");
+    expect_refused(json, len, scratch, "\"normalizer\": null", chain, NT_ERR_FORMAT,
+                   "more than 32 normalizer steps");
     expect_refused(json, len, scratch, "\"type\": \"Fuse\"", "\"type\": \"WordPiece\"",
                    NT_ERR_UNSUPPORTED, "WordPiece");
     /* merges naming a piece that is not in the vocabulary */

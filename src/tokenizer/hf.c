@@ -41,6 +41,16 @@
 
 #define MAX_TOKENIZER_JSON (256u << 20)
 
+/*
+ * Bounds on a pipeline, so that a hostile tokenizer.json cannot make
+ * encoding or decoding blow up: each Replace step may lengthen a text by
+ * its content / pattern ratio, and a chain of them multiplies (22 steps
+ * of "a" -> "aa" turn 16 bytes into 64 MB). Real tokenizers use a
+ * handful of steps and grow a text at most 3-fold (" " -> "\u2581").
+ */
+#define MAX_PIPELINE_STEPS 32
+#define MAX_REPLACE_GROWTH 64
+
 enum { SCHEME_ALWAYS = 0, SCHEME_FIRST = 1, SCHEME_NEVER = 2 };
 enum { SPLIT_REMOVED, SPLIT_ISOLATED, SPLIT_MERGED_WITH_PREVIOUS,
        SPLIT_MERGED_WITH_NEXT, SPLIT_CONTIGUOUS };
@@ -97,7 +107,13 @@ static int string_pattern(loader *L, const nt_json *pattern, const char *where,
     return *out != NULL || (load_fail(L, NT_ERR_NO_MEMORY, "out of memory"), 0);
 }
 
-static nt_hf_step *push_step(loader *L, nt_hf_step **steps, int *n) {
+static nt_hf_step *push_step(loader *L, const char *stage, nt_hf_step **steps, int *n) {
+    if (*n == MAX_PIPELINE_STEPS) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "more than %d %s steps", MAX_PIPELINE_STEPS, stage);
+        load_fail(L, NT_ERR_FORMAT, msg);
+        return NULL;
+    }
     nt_hf_step *p = realloc(*steps, (size_t)(*n + 1) * sizeof *p);
     if (!p) {
         load_fail(L, NT_ERR_NO_MEMORY, "out of memory");
@@ -159,7 +175,7 @@ static void parse_normalizer(loader *L, const nt_json *n) {
             parse_normalizer(L, nt_json_at(list, i));
         return;
     }
-    nt_hf_step *st = push_step(L, &tok->normalizers, &tok->n_normalizers);
+    nt_hf_step *st = push_step(L, "normalizer", &tok->normalizers, &tok->n_normalizers);
     if (!st || !type) {
         if (st)
             unsupported(L, "normalizer", type);
@@ -212,7 +228,7 @@ static void parse_pre_tokenizer(loader *L, const nt_json *p) {
             parse_pre_tokenizer(L, nt_json_at(list, i));
         return;
     }
-    nt_hf_step *st = push_step(L, &tok->pre_tokenizers, &tok->n_pre_tokenizers);
+    nt_hf_step *st = push_step(L, "pre_tokenizer", &tok->pre_tokenizers, &tok->n_pre_tokenizers);
     if (!st)
         return;
     if (type && strcmp(type, "Metaspace") == 0) {
@@ -256,7 +272,7 @@ static void parse_decoder(loader *L, const nt_json *d) {
             parse_decoder(L, nt_json_at(list, i));
         return;
     }
-    nt_hf_step *st = push_step(L, &tok->decoders, &tok->n_decoders);
+    nt_hf_step *st = push_step(L, "decoder", &tok->decoders, &tok->n_decoders);
     if (!st)
         return;
     if (type && strcmp(type, "Replace") == 0) {
@@ -295,6 +311,22 @@ static void parse_decoder(loader *L, const nt_json *d) {
         metaspace_replacement(L, d, st);
     } else {
         unsupported(L, "decoder", type);
+    }
+}
+
+/* Fails the load when the Replace steps of a pipeline, one after another,
+ * could make a text more than MAX_REPLACE_GROWTH times longer. */
+static void check_replace_growth(loader *L, const nt_hf_step *steps, int n, const char *stage) {
+    uint64_t growth = 1;
+    for (int i = 0; i < n && growth <= MAX_REPLACE_GROWTH; i++)
+        if (steps[i].kind == HF_REPLACE && steps[i].b_len > steps[i].a_len)
+            growth *= (steps[i].b_len + steps[i].a_len - 1) / steps[i].a_len;
+    if (L->status == NT_OK && growth > MAX_REPLACE_GROWTH) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "the %s's Replace steps could make a text more than %d times longer", stage,
+                 MAX_REPLACE_GROWTH);
+        load_fail(L, NT_ERR_UNSUPPORTED, msg);
     }
 }
 
@@ -497,6 +529,8 @@ nt_status nt_hf_tokenizer_load(nt_tokenizer *tok, const char *path, nt_error *er
     parse_normalizer(&L, nt_json_get(root, "normalizer"));
     parse_pre_tokenizer(&L, nt_json_get(root, "pre_tokenizer"));
     parse_decoder(&L, nt_json_get(root, "decoder"));
+    check_replace_growth(&L, tok->normalizers, tok->n_normalizers, "normalizer");
+    check_replace_growth(&L, tok->decoders, tok->n_decoders, "decoder");
     const nt_json *post = nt_json_get(root, "post_processor");
     const char *post_type = nt_json_string(nt_json_get(post, "type"), NULL);
     if (L.status == NT_OK && post && !nt_json_is_null(post) &&
