@@ -1,14 +1,14 @@
 # nemotron - the two commands a newcomer needs:
-#   make run    build and run the model (MODEL=dir to choose one)
+#   make run    build, then chat with the model (MODEL=dir to choose one;
+#               the default is the small model trained here, weights/scholar-4m)
 #   make test   install what is missing, build, run every test (also under
 #               AddressSanitizer + UBSan)
 # and `make bench` for speed on the real model's shape.
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
-MODEL      ?= tests/fixtures/tiny-nemotron
-IDS        ?= 2 4 100 7
-N          ?= 32
+MODEL      ?= weights/scholar-4m
+SYSTEM     ?= You are Aldric, the village scholar of Oakvale. You know the meaning of every word and answer questions plainly.
 BENCH_MODEL ?= models/synth-mini-4b
 BENCH_ARGS ?= -p 512 -n 128 -t 2 --no-mmap
 
@@ -38,7 +38,7 @@ test-asan: setup
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --timeout 900
 
 run: build
-	$(NEMOTRON) run -m $(MODEL) --ids "$(IDS)" -n $(N)
+	$(NEMOTRON) chat -m $(MODEL) --system "$(SYSTEM)"
 
 # A random-weight checkpoint of the real 4B shape (8.4 GB on disk), made
 # once, then llama-bench-style prefill and decode speed with 2 threads.

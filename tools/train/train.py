@@ -29,7 +29,8 @@ per epoch from position 0.
 Writes OUT_DIR/ckpt.pt every --ckpt-every steps and at the end (--resume
 continues from it), OUT_DIR/log.jsonl, and the export: OUT_DIR/model/
 {config.json, model.safetensors, tokenizer.model, tokenizer.json,
-tokenizer_config.json}.
+tokenizer_config.json}. --export-only exports the last checkpoint (to
+--export-to DIR, say) without training: a look at a run that goes on.
 """
 import argparse
 import json
@@ -234,6 +235,9 @@ def main():
                     help="weights in the exported model.safetensors")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--export-only", action="store_true",
+                    help="export OUT/ckpt.pt to OUT/model (or --export-to) and stop; no training")
+    ap.add_argument("--export-to", help="where --export-only writes the model")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -261,12 +265,19 @@ def main():
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
     step = 0
     ckpt = os.path.join(args.out, "ckpt.pt")
-    if args.resume and os.path.exists(ckpt):
+    if (args.resume or args.export_only) and os.path.exists(ckpt):
         state = torch.load(ckpt, map_location=args.device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
         print("resumed at step %d" % step)
+    if args.export_only:
+        if step == 0:
+            sys.exit("train.py: no checkpoint in %s to export" % args.out)
+        out_dir = args.export_to or os.path.join(args.out, "model")
+        export(model, args.data, out_dir, args.dtype)
+        print("exported step %d to %s" % (step, out_dir))
+        return
 
     def lr_at(s):
         if s < args.warmup:
