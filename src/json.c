@@ -101,6 +101,7 @@ typedef struct nt_json_mark {
     nt_json_block *blocks;
     nt_json_block *cur;
     size_t used;
+    size_t next_size;
 } nt_json_mark;
 
 typedef struct nt_json_frame {
@@ -194,6 +195,7 @@ static nt_json_mark nt_json_arena_mark(const nt_json_arena *a) {
     m.blocks = a->blocks;
     m.cur = a->cur;
     m.used = a->cur != NULL ? a->cur->used : 0;
+    m.next_size = a->next_size;
     return m;
 }
 
@@ -205,6 +207,11 @@ static void nt_json_arena_reset(nt_json_arena *a, const nt_json_mark *m) {
     }
     a->cur = m->cur;
     if (a->cur != NULL) a->cur->used = m->used;
+    /* The block sizes start over too: otherwise each streamed element
+     * that outgrows the current block would double them, and after a
+     * few dozen elements every one would allocate 256 MB (the fuzzer's
+     * timeout: 17 s for a 4 KB tokenizer.json). */
+    a->next_size = m->next_size;
 }
 
 /* Gives back the unused tail of the latest allocation `p` of `had` bytes,
