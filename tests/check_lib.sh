@@ -71,3 +71,18 @@ same() {
 
 # $(...) drops trailing newlines; this keeps every byte of stdout.
 stdout_exact() { cat "$out"; printf x; }
+
+# field NAME [FILE]: the value of NAME in the flat JSON object in FILE
+# (default $out).
+field() {
+    grep -oE "\"$1\": [^,}]+" "${2:-$out}" | head -n 1 | sed 's/^[^:]*: //'
+}
+
+# holds A OP B [TOL]: awk's verdict on a numeric comparison; "close" is
+# |A - B| <= TOL * |B|.
+holds() {
+    awk -v a="$1" -v op="$2" -v b="$3" -v tol="${4:-0}" 'BEGIN {
+        d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b
+        ok = op == "<" ? a < b : op == ">" ? a > b : op == "close" ? d <= tol * m : 0
+        exit !ok }'
+}

@@ -23,20 +23,6 @@ set -u
 n_vocab=2048
 ctx=32
 
-# field NAME: the value of NAME in the JSON object in $out
-field() {
-    grep -oE "\"$1\": [^,}]+" "$out" | head -n 1 | sed 's/^[^:]*: //'
-}
-
-# holds A OP B [TOL]: awk's verdict on a numeric comparison; "close" is
-# |A - B| <= TOL * |B|.
-holds() {
-    awk -v a="$1" -v op="$2" -v b="$3" -v tol="${4:-0}" 'BEGIN {
-        d = a - b; if (d < 0) d = -d; m = b < 0 ? -b : b
-        ok = op == "<" ? a < b : op == ">" ? a > b : op == "close" ? d <= tol * m : 0
-        exit !ok }'
-}
-
 text=$scratch/text.txt
 cat >"$text" <<'EOF'
 The blacksmith of Oakvale rose before dawn, as he had every day for thirty
